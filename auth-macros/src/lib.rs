@@ -1,0 +1,114 @@
+//! Procedural macros of `auth-runtime`: [`macro@authentication`],
+//! [`macro@permission`] and [`derive@AuthSettings`].
+//!
+//! Use them through `auth_runtime` (`auth_runtime::authentication` and so on),
+//! which re-exports them; the code they generate names every runtime item by
+//! its full path (`::auth_runtime::...`, `::actix_web::...`), so no `use` is
+//! needed, but the crate using them must depend on `auth-runtime` and
+//! `actix-web` directly.
+//!
+//! The crate is laid out like `serde_derive`: `parse` turns the input into the
+//! small types of `model`, collecting every error it finds, and `expand` turns
+//! the model into code.
+
+mod expand;
+mod model;
+mod parse;
+
+use proc_macro::TokenStream;
+
+use crate::model::HandlerAttr;
+
+/// Overrides the authentication chain of one actix-web handler.
+///
+/// ```ignore
+/// #[get("/reports")]
+/// #[authentication(Basic, Token)]
+/// async fn reports(principal: auth_runtime::Principal) -> impl Responder { /* .. */ }
+/// ```
+///
+/// The schemes are tried in order, as in Django REST Framework's
+/// `authentication_classes`; without this attribute a handler guarded by
+/// [`macro@permission`] uses the app's default chain. The handler's arguments
+/// are extracted only after the request is authenticated and permitted, so a
+/// malformed body cannot answer 400 before authentication answers 401.
+///
+/// The attribute may be placed above or below `#[get(..)]`, and combined with
+/// [`macro@permission`] in either order. The handler must be a free,
+/// non-generic `async fn`. Valid scheme names: `Basic`, `Token`.
+#[proc_macro_attribute]
+pub fn authentication(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler_attribute(HandlerAttr::Authentication, args.into(), item.into()).into()
+}
+
+/// Guards one actix-web handler with a permission expression.
+///
+/// ```ignore
+/// #[post("/articles/{id}")]
+/// #[permission(IsAuthenticated & (IsOwner | IsAdminUser) & !HasScope("read-only"))]
+/// async fn edit(/* .. */) -> impl Responder { /* .. */ }
+/// ```
+///
+/// `a & b` requires both, `a | b` either and `!a` the opposite; parentheses
+/// group. The built-in permissions `AllowAny`, `IsAuthenticated`,
+/// `IsAdminUser`, `IsAuthenticatedOrReadOnly` and `DefaultPermission` need no
+/// import; any other path or call (`IsOwner`, `crate::perms::IsOwner`,
+/// `HasScope("write")`) is a value of the user's own type implementing
+/// `auth_runtime::permissions::Permission`. Without this attribute a handler
+/// guarded by [`macro@authentication`] uses `DefaultPermission`, the app's
+/// default.
+#[proc_macro_attribute]
+pub fn permission(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler_attribute(HandlerAttr::Permission, args.into(), item.into()).into()
+}
+
+/// Implements `auth_runtime::AuthSettings` for the app's settings struct.
+///
+/// ```ignore
+/// #[derive(AuthSettings, serde::Deserialize, Clone)]
+/// #[auth(chain(Basic, Token), permission(IsAuthenticated))]
+/// pub struct Settings {
+///     #[auth(basic)]
+///     pub basic: auth_runtime::BasicConfig,
+///     #[auth(token)]
+///     pub token: auth_runtime::TokenConfig,
+///     pub database_url: String, // fields without #[auth] are ignored
+/// }
+/// ```
+///
+/// `chain(..)` (required) is the default authentication chain; `permission(..)`
+/// (optional, default `IsAuthenticated`) is the default permission, with the
+/// same syntax as [`macro@permission`]. Each scheme's configuration comes from
+/// the field marked with its key (`basic`, `token`); every scheme of the chain
+/// needs one, and a field may configure a scheme that only some handlers use.
+#[proc_macro_derive(AuthSettings, attributes(auth))]
+pub fn derive_auth_settings(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    match parse::settings(&input) {
+        Ok(spec) => expand::settings(&spec).into(),
+        Err(error) => error.into_compile_error().into(),
+    }
+}
+
+/// Expands `#[authentication]` or `#[permission]` (`attr`) on `item`.
+///
+/// On error, emits the errors followed by the item unchanged (minus our own
+/// attributes), so that the rest of the program still finds the function and
+/// the user sees only the real mistakes.
+fn handler_attribute(
+    attr: HandlerAttr,
+    args: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    match parse::handler(attr, args, item) {
+        Ok((spec, f)) => expand::handler(&spec, f),
+        Err((error, item)) => {
+            let mut tokens = error.into_compile_error();
+            tokens.extend(item);
+            tokens
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

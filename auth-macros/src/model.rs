@@ -1,0 +1,144 @@
+//! The parsed form of the macros' input: small plain types that `parse` builds
+//! and `expand` turns into tokens.
+
+use proc_macro2::{Ident, TokenStream};
+use syn::{Generics, Type};
+
+/// Every authentication scheme the macros know, as `(name, settings key)`.
+///
+/// `name` is what users write in `#[authentication(..)]` and `#[auth(chain(..))]`
+/// and what expands to `::auth_runtime::schemes::NAME`; the settings key is the
+/// field option of `#[derive(AuthSettings)]` (`#[auth(basic)]`). The scheme's
+/// configuration type is `<::auth_runtime::schemes::NAME as ::auth_runtime::Scheme>::Config`
+/// (conventionally `auth_runtime::NAMEConfig`). Adding a scheme means adding
+/// one row here and nothing else.
+pub(crate) const SCHEMES: &[(&str, &str)] = &[("Basic", "basic"), ("Token", "token")];
+
+/// Permissions provided by `auth_runtime::permissions` that may be named with
+/// a bare identifier in `#[permission(..)]`.
+pub(crate) const BUILTIN_PERMISSIONS: &[&str] = &[
+    "AllowAny",
+    "IsAuthenticated",
+    "IsAdminUser",
+    "IsAuthenticatedOrReadOnly",
+    "DefaultPermission",
+];
+
+/// The options allowed in a struct-level `#[auth(..)]` of `#[derive(AuthSettings)]`.
+pub(crate) const STRUCT_OPTIONS: &[&str] = &["chain", "permission"];
+
+/// One row of [`SCHEMES`], chosen by the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scheme {
+    /// The type name in `auth_runtime::schemes`, e.g. `Basic`.
+    pub name: &'static str,
+    /// The settings key used by `#[auth(basic)]`, e.g. `basic`.
+    pub key: &'static str,
+}
+
+impl Scheme {
+    /// The scheme called `name` (the type name, e.g. `Basic`), if any.
+    pub fn by_name(name: &str) -> Option<Scheme> {
+        SCHEMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(name, key)| Scheme { name, key })
+    }
+
+    /// The scheme whose settings key is `key` (e.g. `basic`), if any.
+    pub fn by_key(key: &str) -> Option<Scheme> {
+        SCHEMES
+            .iter()
+            .find(|(_, k)| *k == key)
+            .map(|&(name, key)| Scheme { name, key })
+    }
+}
+
+/// A scheme named in a list, with the identifier the user wrote (for spans).
+#[derive(Debug, Clone)]
+pub(crate) struct SchemeRef {
+    /// Which scheme.
+    pub scheme: Scheme,
+    /// The identifier as written; its span is used for the expansion and errors.
+    pub ident: Ident,
+}
+
+/// A permission expression, from `#[permission(..)]` or `#[auth(permission(..))]`.
+#[derive(Debug, Clone)]
+pub(crate) enum PermExpr {
+    /// A permission of `auth_runtime::permissions` named by its bare identifier,
+    /// with the parenthesised arguments if the user wrote any (then rustc reports
+    /// that the built-in is not a function).
+    Builtin(Ident, Option<TokenStream>),
+    /// Any other path or call, emitted as written (e.g. `IsOwner`, `HasScope("write")`).
+    Custom(TokenStream),
+    /// `a & b`.
+    And(Box<PermExpr>, Box<PermExpr>),
+    /// `a | b`.
+    Or(Box<PermExpr>, Box<PermExpr>),
+    /// `!a`.
+    Not(Box<PermExpr>),
+}
+
+/// What a handler attribute (`#[authentication]` and/or `#[permission]`) asks for.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HandlerSpec {
+    /// The chain from `#[authentication(..)]`; `None` means the app's default chain.
+    pub chain: Option<Vec<SchemeRef>>,
+    /// The permission from `#[permission(..)]`; `None` means `DefaultPermission`.
+    pub permission: Option<PermExpr>,
+}
+
+/// A field of the settings struct bound to a scheme with `#[auth(key)]`.
+#[derive(Debug, Clone)]
+pub(crate) struct ConfigField {
+    /// The scheme it configures.
+    pub scheme: Scheme,
+    /// The field's name.
+    pub member: Ident,
+    /// The field's type (its span points `with_config` errors at the field).
+    pub ty: Type,
+}
+
+/// Everything `#[derive(AuthSettings)]` needs to generate its impl.
+#[derive(Debug, Clone)]
+pub(crate) struct SettingsSpec {
+    /// The struct's name.
+    pub ident: Ident,
+    /// The struct's generics.
+    pub generics: Generics,
+    /// The default chain from `#[auth(chain(..))]`.
+    pub chain: Vec<SchemeRef>,
+    /// The default permission from `#[auth(permission(..))]`; `None` means `IsAuthenticated`.
+    pub permission: Option<PermExpr>,
+    /// The fields that configure a scheme, in declaration order.
+    pub configs: Vec<ConfigField>,
+}
+
+/// Which of the two handler attributes is being expanded (the other one is its sibling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandlerAttr {
+    /// `#[authentication(..)]`.
+    Authentication,
+    /// `#[permission(..)]`.
+    Permission,
+}
+
+impl HandlerAttr {
+    /// The attribute's name, as matched against the last segment of an attribute path.
+    pub fn name(self) -> &'static str {
+        match self {
+            HandlerAttr::Authentication => "authentication",
+            HandlerAttr::Permission => "permission",
+        }
+    }
+
+    /// The handler attribute named `name`, if any.
+    pub fn from_name(name: &str) -> Option<HandlerAttr> {
+        match name {
+            "authentication" => Some(HandlerAttr::Authentication),
+            "permission" => Some(HandlerAttr::Permission),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,843 @@
+//! Parsing of the macros' input into the [`model`](crate::model).
+//!
+//! Every function here reports as many mistakes as it can find: errors are
+//! accumulated in an [`Errors`] and combined, so the user sees all of them in
+//! one compilation instead of fixing them one at a time.
+
+use std::fmt::Display;
+
+use proc_macro2::{Delimiter, Ident, Spacing, Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{
+    AttrStyle, Attribute, Data, DeriveInput, Expr, Fields, Item, ItemFn, Lit, Meta, Path, Token,
+    parenthesized, token,
+};
+
+use crate::model::{
+    BUILTIN_PERMISSIONS, ConfigField, HandlerAttr, HandlerSpec, PermExpr, SCHEMES, STRUCT_OPTIONS,
+    Scheme, SchemeRef, SettingsSpec,
+};
+
+/// Accumulates errors so that the user sees them all at once.
+#[derive(Default)]
+pub(crate) struct Errors {
+    /// All errors so far, combined into one.
+    error: Option<syn::Error>,
+}
+
+impl Errors {
+    /// Records `error`.
+    pub fn push(&mut self, error: syn::Error) {
+        match &mut self.error {
+            Some(all) => all.combine(error),
+            None => self.error = Some(error),
+        }
+    }
+
+    /// Records an error spanning `tokens`.
+    pub fn spanned(&mut self, tokens: impl ToTokens, message: impl Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// Whether no error has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// `Ok` if no error was recorded, else all of them.
+    pub fn finish(self) -> syn::Result<()> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `Basic, Token` as English: "Basic, Token".
+fn one_of<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+/// A candidate that differs from `name` only by letter case, as a suggestion.
+fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    candidates
+        .into_iter()
+        .find(|c| c.eq_ignore_ascii_case(name))
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+/// The names of all schemes, for messages.
+fn scheme_names() -> impl Iterator<Item = &'static str> {
+    SCHEMES.iter().map(|(name, _)| *name)
+}
+
+/// The settings keys of all schemes, for messages.
+fn scheme_keys() -> impl Iterator<Item = &'static str> {
+    SCHEMES.iter().map(|(_, key)| *key)
+}
+
+// ---------------------------------------------------------------------------
+// Scheme lists: `Basic, Token`
+// ---------------------------------------------------------------------------
+
+/// Parses a comma-separated list of scheme names (the inside of
+/// `#[authentication(..)]` or `#[auth(chain(..))]`).
+///
+/// An empty list is reported on `empty_at` with `empty_message`. Every entry is
+/// checked, so unknown, duplicate and malformed entries are all reported.
+pub(crate) fn scheme_list(
+    tokens: TokenStream,
+    empty_at: impl ToTokens,
+    empty_message: &str,
+    errors: &mut Errors,
+) -> Vec<SchemeRef> {
+    let mut entries: Vec<Vec<TokenTree>> = Vec::new();
+    let mut current = Vec::new();
+    let mut stray_comma = false;
+    for tt in tokens {
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == ',' => {
+                if current.is_empty() {
+                    stray_comma = true;
+                    errors.spanned(&tt, "expected a scheme name before `,`");
+                } else {
+                    entries.push(std::mem::take(&mut current));
+                }
+            }
+            _ => current.push(tt),
+        }
+    }
+    if !current.is_empty() {
+        entries.push(current);
+    }
+    if entries.is_empty() && !stray_comma {
+        errors.spanned(empty_at, empty_message);
+        return Vec::new();
+    }
+
+    let mut chain: Vec<SchemeRef> = Vec::new();
+    for entry in entries {
+        let tokens: TokenStream = entry.iter().cloned().collect();
+        match entry.as_slice() {
+            [TokenTree::Ident(ident)] => {
+                let name = ident.unraw().to_string();
+                match Scheme::by_name(&name) {
+                    Some(scheme) if chain.iter().any(|s| s.scheme == scheme) => {
+                        errors.spanned(ident, format!("duplicate authentication scheme `{name}`"));
+                    }
+                    Some(scheme) => chain.push(SchemeRef {
+                        scheme,
+                        ident: ident.clone(),
+                    }),
+                    None => errors.spanned(
+                        ident,
+                        format!(
+                            "unknown authentication scheme `{name}`; expected one of: {}{}",
+                            one_of(scheme_names()),
+                            did_you_mean(&name, scheme_names()),
+                        ),
+                    ),
+                }
+            }
+            [TokenTree::Literal(lit)] => {
+                let hint = match syn::parse2::<Lit>(tokens.clone()) {
+                    Ok(Lit::Str(s)) if Scheme::by_name(&s.value()).is_some() => {
+                        format!("; write the bare name `{}`, without quotes", s.value())
+                    }
+                    _ => String::new(),
+                };
+                errors.spanned(
+                    lit,
+                    format!(
+                        "expected a scheme name, found a literal; expected one of: {}{hint}",
+                        one_of(scheme_names())
+                    ),
+                );
+            }
+            _ => {
+                // A path (`schemes::Basic`), a call (`Basic::new()`), ...: name
+                // the scheme it seems to mean, if any.
+                let named = entry.iter().find_map(|tt| match tt {
+                    TokenTree::Ident(i) => Scheme::by_name(&i.to_string()),
+                    _ => None,
+                });
+                let hint = match named {
+                    Some(scheme) => format!("; write the bare name `{}`", scheme.name),
+                    None => format!("; expected one of: {}", one_of(scheme_names())),
+                };
+                errors.spanned(
+                    tokens,
+                    format!("expected a scheme name, not an expression or path{hint}"),
+                );
+            }
+        }
+    }
+    chain
+}
+
+// ---------------------------------------------------------------------------
+// Permission expressions: `IsAuthenticated & (IsOwner | !HasScope("x"))`
+// ---------------------------------------------------------------------------
+
+/// What a permission is, for messages.
+const PERMISSION_IS: &str =
+    "a permission is a type such as `IsAuthenticated` or a call such as `HasScope(\"write\")`";
+
+/// Parses a permission expression:
+///
+/// ```text
+/// expr  := or
+/// or    := and ('|' and)*
+/// and   := unary ('&' unary)*
+/// unary := '!' unary | '(' expr ')' | atom
+/// atom  := path | path '(' args ')'
+/// ```
+///
+/// An empty expression is reported on `empty_at` with `empty_message`. Returns
+/// `None` if any error was found (all are in `errors`).
+pub(crate) fn permission(
+    tokens: TokenStream,
+    empty_at: impl ToTokens,
+    empty_message: &str,
+    errors: &mut Errors,
+) -> Option<PermExpr> {
+    if tokens.is_empty() {
+        errors.spanned(empty_at, empty_message);
+        return None;
+    }
+    let mut local = Errors::default();
+    let parser = |input: ParseStream| {
+        let expr = parse_or(input, &mut local)?;
+        if !input.is_empty() {
+            return Err(trailing(input));
+        }
+        Ok(expr)
+    };
+    let result = parser.parse2(tokens);
+    let ok = local.is_empty();
+    if let Some(error) = local.error {
+        errors.push(error);
+    }
+    match result {
+        Ok(expr) if ok => Some(expr),
+        Ok(_) => None,
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    }
+}
+
+/// `or := and ('|' and)*`
+fn parse_or(input: ParseStream, errors: &mut Errors) -> syn::Result<PermExpr> {
+    let mut lhs = parse_and(input, errors)?;
+    loop {
+        let op: TokenStream = if input.peek(Token![||]) {
+            let op: Token![||] = input.parse()?;
+            errors.spanned(op, "use `|`, not `||`, to allow either permission");
+            op.into_token_stream()
+        } else if input.peek(Token![|]) {
+            input.parse::<Token![|]>()?.into_token_stream()
+        } else {
+            return Ok(lhs);
+        };
+        operand_follows(input, &op, "|")?;
+        let rhs = parse_and(input, errors)?;
+        lhs = PermExpr::Or(Box::new(lhs), Box::new(rhs));
+    }
+}
+
+/// `and := unary ('&' unary)*`
+fn parse_and(input: ParseStream, errors: &mut Errors) -> syn::Result<PermExpr> {
+    let mut lhs = parse_unary(input, errors)?;
+    loop {
+        let op: TokenStream = if input.peek(Token![&&]) {
+            let op: Token![&&] = input.parse()?;
+            errors.spanned(op, "use `&`, not `&&`, to require both permissions");
+            op.into_token_stream()
+        } else if input.peek(Token![&]) {
+            input.parse::<Token![&]>()?.into_token_stream()
+        } else {
+            return Ok(lhs);
+        };
+        operand_follows(input, &op, "&")?;
+        let rhs = parse_unary(input, errors)?;
+        lhs = PermExpr::And(Box::new(lhs), Box::new(rhs));
+    }
+}
+
+/// `unary := '!' unary | '(' expr ')' | atom`
+fn parse_unary(input: ParseStream, errors: &mut Errors) -> syn::Result<PermExpr> {
+    if input.peek(Token![!]) {
+        let bang: Token![!] = input.parse()?;
+        operand_follows(input, &bang, "!")?;
+        let operand = parse_unary(input, errors)?;
+        return Ok(PermExpr::Not(Box::new(operand)));
+    }
+    if input.peek(token::Paren) {
+        let content;
+        let paren = parenthesized!(content in input);
+        if content.is_empty() {
+            return Err(syn::Error::new(
+                paren.span.join(),
+                "expected a permission inside the parentheses",
+            ));
+        }
+        let expr = parse_or(&content, errors)?;
+        if !content.is_empty() {
+            return Err(trailing(&content));
+        }
+        return Ok(expr);
+    }
+    parse_atom(input)
+}
+
+/// `atom := path | path '(' args ')'`
+fn parse_atom(input: ParseStream) -> syn::Result<PermExpr> {
+    if input.peek(Lit) {
+        let lit: Lit = input.parse()?;
+        let text = lit.to_token_stream().to_string();
+        return Err(syn::Error::new_spanned(
+            lit,
+            format!("expected a permission, found the literal `{text}`; {PERMISSION_IS}"),
+        ));
+    }
+    let starts_path = input.peek(syn::Ident)
+        || input.peek(Token![::])
+        || input.peek(Token![crate])
+        || input.peek(Token![self])
+        || input.peek(Token![super])
+        || input.peek(Token![Self]);
+    if !starts_path {
+        let (tokens, text) = next_token(input)?;
+        return Err(syn::Error::new_spanned(
+            tokens,
+            format!("expected a permission, found `{text}`; {PERMISSION_IS}"),
+        ));
+    }
+    let path: Path = input.parse()?;
+    let args = if input.peek(token::Paren) {
+        let content;
+        let paren = parenthesized!(content in input);
+        let args = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
+        let mut tokens = TokenStream::new();
+        paren.surround(&mut tokens, |inner| args.to_tokens(inner));
+        Some(tokens)
+    } else {
+        None
+    };
+    if let Some(ident) = path.get_ident()
+        && BUILTIN_PERMISSIONS.contains(&ident.to_string().as_str())
+    {
+        return Ok(PermExpr::Builtin(ident.clone(), args));
+    }
+    let mut tokens = path.into_token_stream();
+    tokens.extend(args);
+    Ok(PermExpr::Custom(tokens))
+}
+
+/// Errors unless an operand follows the operator `op` (written `text`).
+fn operand_follows(input: ParseStream, op: &dyn ToTokens, text: &str) -> syn::Result<()> {
+    if input.is_empty() {
+        Err(syn::Error::new_spanned(
+            op.to_token_stream(),
+            format!("expected a permission after `{text}`"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The error for tokens left over after a complete expression.
+fn trailing(input: ParseStream) -> syn::Error {
+    let (tokens, text) = match next_token(input) {
+        Ok(next) => next,
+        Err(error) => return error,
+    };
+    let message = if text == "," {
+        "unexpected `,` in permission expression; to require several permissions combine them \
+         with `&` (all of them) or `|` (any of them), e.g. `IsAuthenticated & IsOwner`"
+            .to_owned()
+    } else {
+        format!(
+            "unexpected `{text}` in permission expression; combine permissions with `&`, `|`, \
+             `!` and parentheses"
+        )
+    };
+    syn::Error::new_spanned(tokens, message)
+}
+
+/// Takes the next token (a run of joint punctuation counts as one, e.g. `==`)
+/// and returns it with a short text for messages.
+fn next_token(input: ParseStream) -> syn::Result<(TokenStream, String)> {
+    input.step(|cursor| {
+        let mut rest = *cursor;
+        let mut tokens = TokenStream::new();
+        let mut text = String::new();
+        while let Some((tt, next)) = rest.token_tree() {
+            let joint = matches!(&tt, TokenTree::Punct(p) if p.spacing() == Spacing::Joint);
+            text.push_str(&match &tt {
+                TokenTree::Group(g) => match g.delimiter() {
+                    Delimiter::Parenthesis => "(..)".to_owned(),
+                    Delimiter::Bracket => "[..]".to_owned(),
+                    Delimiter::Brace => "{..}".to_owned(),
+                    Delimiter::None => g.stream().to_string(),
+                },
+                other => other.to_string(),
+            });
+            tokens.extend([tt]);
+            rest = next;
+            if !joint || !matches!(rest.token_tree(), Some((TokenTree::Punct(_), _))) {
+                break;
+            }
+        }
+        Ok(((tokens, text), rest))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Handler attributes: #[authentication(..)] and #[permission(..)]
+// ---------------------------------------------------------------------------
+
+/// Reads the arguments of handler attribute `attr` into `spec`.
+fn handler_args(
+    attr: HandlerAttr,
+    tokens: TokenStream,
+    empty_at: impl ToTokens,
+    spec: &mut HandlerSpec,
+    errors: &mut Errors,
+) {
+    match attr {
+        HandlerAttr::Authentication => {
+            let chain = scheme_list(
+                tokens,
+                empty_at,
+                "expected at least one scheme, e.g. #[authentication(Basic, Token)]",
+                errors,
+            );
+            spec.chain = Some(chain);
+        }
+        HandlerAttr::Permission => {
+            spec.permission = permission(
+                tokens,
+                empty_at,
+                "expected a permission expression, e.g. #[permission(IsAuthenticated)]",
+                errors,
+            );
+        }
+    }
+}
+
+/// Which handler attribute `attr` is (by the last segment of its path), if any.
+fn handler_attr_of(attr: &Attribute) -> Option<HandlerAttr> {
+    if !matches!(attr.style, AttrStyle::Outer) {
+        return None;
+    }
+    let last = attr.path().segments.last()?;
+    HandlerAttr::from_name(&last.ident.to_string())
+}
+
+/// The start of an item, up to its body: `struct Foo`, `impl Foo for Bar`.
+/// Errors about the kind of item are reported there rather than on the whole item.
+fn item_head(item: &Item) -> TokenStream {
+    let mut head = TokenStream::new();
+    let mut tokens = item.to_token_stream().into_iter().peekable();
+    while let Some(tt) = tokens.next() {
+        match &tt {
+            // Attributes: `#` `[..]`.
+            TokenTree::Punct(p) if p.as_char() == '#' && head.is_empty() => {
+                tokens.next_if(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == '!'));
+                tokens.next_if(|t| matches!(t, TokenTree::Group(_)));
+            }
+            // Visibility: `pub` or `pub(..)`.
+            TokenTree::Ident(i) if i == "pub" && head.is_empty() => {
+                tokens.next_if(
+                    |t| matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis),
+                );
+            }
+            TokenTree::Group(g)
+                if matches!(g.delimiter(), Delimiter::Brace | Delimiter::Parenthesis) =>
+            {
+                break;
+            }
+            TokenTree::Punct(p) if matches!(p.as_char(), ';' | '=') => break,
+            _ => head.extend([tt]),
+        }
+    }
+    head
+}
+
+/// Parses a handler attribute `attr` with arguments `args` on `item`, together
+/// with its sibling attribute if the item carries one.
+///
+/// On error returns all errors and the item to emit after them: the original
+/// item, minus any `#[authentication]`/`#[permission]` attributes already
+/// examined (so that their errors are not reported twice).
+pub(crate) fn handler(
+    attr: HandlerAttr,
+    args: TokenStream,
+    item: TokenStream,
+) -> Result<(HandlerSpec, ItemFn), (syn::Error, TokenStream)> {
+    let mut errors = Errors::default();
+    let mut spec = HandlerSpec::default();
+    let name = attr.name();
+    handler_args(attr, args, TokenStream::new(), &mut spec, &mut errors);
+
+    let wrong_kind = format!("#[{name}] can only be applied to an async fn handler");
+    let mut f = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(f)) => f,
+        Ok(other) => {
+            errors.spanned(item_head(&other), wrong_kind);
+            return Err((errors.finish().unwrap_err(), item));
+        }
+        Err(_) => {
+            errors.push(syn::Error::new(Span::call_site(), wrong_kind));
+            return Err((errors.finish().unwrap_err(), item));
+        }
+    };
+
+    if f.sig.asyncness.is_none() {
+        errors.spanned(
+            f.sig.fn_token,
+            format!("#[{name}] handlers must be `async fn`"),
+        );
+    }
+    if let Some(receiver) = f.sig.receiver() {
+        errors.spanned(
+            receiver,
+            format!(
+                "#[{name}] handlers cannot take `self`; write a free `async fn` and register it \
+                 as a route"
+            ),
+        );
+    }
+    if !f.sig.generics.params.is_empty() {
+        errors.spanned(
+            &f.sig.generics,
+            format!("#[{name}] handlers cannot be generic"),
+        );
+    } else if let Some(where_clause) = &f.sig.generics.where_clause {
+        errors.spanned(
+            where_clause,
+            format!("#[{name}] handlers cannot have a `where` clause"),
+        );
+    }
+
+    let mut sibling_seen = false;
+    let mut kept = Vec::with_capacity(f.attrs.len());
+    for a in std::mem::take(&mut f.attrs) {
+        match handler_attr_of(&a) {
+            None => kept.push(a),
+            Some(other) if other == attr => errors.spanned(
+                &a,
+                format!("duplicate #[{name}] attribute; a handler takes at most one"),
+            ),
+            Some(sibling) if sibling_seen => errors.spanned(
+                &a,
+                format!(
+                    "duplicate #[{}] attribute; a handler takes at most one",
+                    sibling.name()
+                ),
+            ),
+            Some(sibling) => {
+                sibling_seen = true;
+                match &a.meta {
+                    Meta::Path(_) => {
+                        handler_args(sibling, TokenStream::new(), &a, &mut spec, &mut errors)
+                    }
+                    Meta::List(list) => {
+                        handler_args(sibling, list.tokens.clone(), &a, &mut spec, &mut errors);
+                    }
+                    Meta::NameValue(_) => {
+                        errors.spanned(&a, format!("expected #[{}(...)]", sibling.name()))
+                    }
+                }
+            }
+        }
+    }
+    f.attrs = kept;
+
+    match errors.finish() {
+        Ok(()) => Ok((spec, f)),
+        Err(error) => Err((error, f.into_token_stream())),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// #[derive(AuthSettings)]
+// ---------------------------------------------------------------------------
+
+/// One option inside `#[auth(..)]`: `name`, `name(..)` or `name = value`.
+struct AuthOption {
+    /// The option's name.
+    name: Ident,
+    /// What follows the name.
+    body: OptionBody,
+}
+
+/// What follows an option's name.
+enum OptionBody {
+    /// Nothing: `basic`.
+    Flag,
+    /// Parenthesised tokens, with the parentheses' span: `chain(Basic, Token)`.
+    List(TokenStream, Span),
+    /// `= value`, with the whole `= value` for spans.
+    Value(TokenStream),
+}
+
+/// Parses the options of one `#[auth(..)]` attribute.
+fn auth_options(attr: &Attribute) -> syn::Result<Vec<AuthOption>> {
+    attr.parse_args_with(|input: ParseStream| {
+        let mut options = Vec::new();
+        while !input.is_empty() {
+            let name = input.call(Ident::parse_any)?;
+            let body = if input.peek(token::Paren) {
+                let content;
+                let paren = parenthesized!(content in input);
+                OptionBody::List(content.parse()?, paren.span.join())
+            } else if input.peek(Token![=]) {
+                let eq: Token![=] = input.parse()?;
+                let value: Expr = input.parse()?;
+                let mut tokens = eq.into_token_stream();
+                value.to_tokens(&mut tokens);
+                OptionBody::Value(tokens)
+            } else {
+                OptionBody::Flag
+            };
+            options.push(AuthOption { name, body });
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(options)
+    })
+}
+
+/// Parses the input of `#[derive(AuthSettings)]`.
+pub(crate) fn settings(input: &DeriveInput) -> syn::Result<SettingsSpec> {
+    let mut errors = Errors::default();
+    let mut chain: Option<(Ident, Vec<SchemeRef>)> = None;
+    let mut permission_expr: Option<(Ident, Option<PermExpr>)> = None;
+
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("auth")) {
+        let options = match auth_options(attr) {
+            Ok(options) => options,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
+        for AuthOption { name, body } in options {
+            let key = name.to_string();
+            let (tokens, paren) = match (key.as_str(), body) {
+                ("chain" | "permission", OptionBody::List(tokens, paren)) => (tokens, paren),
+                ("chain", _) => {
+                    errors.spanned(&name, "expected `chain(...)`, e.g. chain(Basic, Token)");
+                    continue;
+                }
+                ("permission", _) => {
+                    errors.spanned(
+                        &name,
+                        "expected `permission(...)`, e.g. permission(IsAuthenticated)",
+                    );
+                    continue;
+                }
+                (_, _) => {
+                    let hint = if Scheme::by_key(&key).is_some() {
+                        format!("; `{key}` goes on the field that holds the scheme's configuration")
+                    } else {
+                        did_you_mean(&key, STRUCT_OPTIONS.iter().copied())
+                    };
+                    errors.spanned(
+                        &name,
+                        format!(
+                            "unknown `#[auth]` option `{key}` on the struct; expected one of: {}{hint}",
+                            one_of(STRUCT_OPTIONS.iter().copied())
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let paren_tokens = quote::quote_spanned!(paren=> ());
+            if key == "chain" {
+                if let Some((first, _)) = &chain {
+                    errors.spanned(
+                        &name,
+                        format!("duplicate `chain` option (first at `{first}`)"),
+                    );
+                    continue;
+                }
+                let schemes = scheme_list(
+                    tokens,
+                    paren_tokens,
+                    "expected at least one scheme, e.g. #[auth(chain(Basic, Token))]",
+                    &mut errors,
+                );
+                chain = Some((name, schemes));
+            } else {
+                if permission_expr.is_some() {
+                    errors.spanned(&name, "duplicate `permission` option");
+                    continue;
+                }
+                let expr = permission(
+                    tokens,
+                    paren_tokens,
+                    "expected a permission expression, e.g. #[auth(permission(IsAuthenticated))]",
+                    &mut errors,
+                );
+                permission_expr = Some((name, expr));
+            }
+        }
+    }
+
+    let configs = match &input.data {
+        Data::Struct(data) => match &data.fields {
+            Fields::Named(named) => {
+                let mut configs: Vec<ConfigField> = Vec::new();
+                for field in &named.named {
+                    config_field(field, &mut configs, &mut errors);
+                }
+                Some(configs)
+            }
+            Fields::Unnamed(unnamed) => {
+                errors.spanned(
+                    unnamed,
+                    "#[derive(AuthSettings)] needs a struct with named fields, not a tuple struct",
+                );
+                None
+            }
+            Fields::Unit => {
+                errors.spanned(
+                    &input.ident,
+                    "#[derive(AuthSettings)] needs a struct with named fields, not a unit struct",
+                );
+                None
+            }
+        },
+        Data::Enum(data) => {
+            let (kw, ident) = (data.enum_token, &input.ident);
+            errors.spanned(
+                quote::quote!(#kw #ident),
+                "#[derive(AuthSettings)] can only be applied to a struct with named fields",
+            );
+            None
+        }
+        Data::Union(data) => {
+            let (kw, ident) = (data.union_token, &input.ident);
+            errors.spanned(
+                quote::quote!(#kw #ident),
+                "#[derive(AuthSettings)] can only be applied to a struct with named fields",
+            );
+            None
+        }
+    };
+
+    match (&chain, &configs) {
+        (None, _) => errors.spanned(
+            &input.ident,
+            format!(
+                "missing `#[auth(chain(...))]` on `{}`: name the default authentication schemes, \
+                 e.g. #[auth(chain(Basic, Token))]",
+                input.ident
+            ),
+        ),
+        (Some((_, schemes)), Some(configs)) => {
+            for s in schemes {
+                if !configs.iter().any(|c| c.scheme == s.scheme) {
+                    let Scheme { name, key } = s.scheme;
+                    errors.spanned(
+                        &s.ident,
+                        format!(
+                            "scheme `{name}` is in the chain but no field configures it; add \
+                             `#[auth({key})] {key}: auth_runtime::{name}Config`"
+                        ),
+                    );
+                }
+            }
+        }
+        (Some(_), None) => {}
+    }
+
+    errors.finish()?;
+    Ok(SettingsSpec {
+        ident: input.ident.clone(),
+        generics: input.generics.clone(),
+        chain: chain.map(|(_, schemes)| schemes).unwrap_or_default(),
+        permission: permission_expr.and_then(|(_, expr)| expr),
+        configs: configs.unwrap_or_default(),
+    })
+}
+
+/// Reads the `#[auth(..)]` of one named field into `configs`.
+fn config_field(field: &syn::Field, configs: &mut Vec<ConfigField>, errors: &mut Errors) {
+    let Some(member) = &field.ident else { return };
+    let mut bound: Option<Ident> = None;
+    for attr in field.attrs.iter().filter(|a| a.path().is_ident("auth")) {
+        let options = match auth_options(attr) {
+            Ok(options) => options,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
+        for AuthOption { name, body } in options {
+            let key = name.to_string();
+            let Some(scheme) = Scheme::by_key(&key) else {
+                let hint = if STRUCT_OPTIONS.contains(&key.as_str()) {
+                    format!("; `{key}(...)` goes on the struct, not on a field")
+                } else {
+                    did_you_mean(&key, scheme_keys())
+                };
+                errors.spanned(
+                    &name,
+                    format!(
+                        "unknown settings option `{key}`; expected one of: {}{hint}",
+                        one_of(scheme_keys())
+                    ),
+                );
+                continue;
+            };
+            match body {
+                OptionBody::Flag => {}
+                OptionBody::List(tokens, _) | OptionBody::Value(tokens) => {
+                    errors.spanned(
+                        tokens,
+                        format!("`{key}` takes no arguments: write #[auth({key})]"),
+                    );
+                    continue;
+                }
+            }
+            if let Some(previous) = &bound {
+                errors.spanned(
+                    &name,
+                    format!(
+                        "field `{member}` already configures `{previous}`; a field configures one \
+                         scheme"
+                    ),
+                );
+                continue;
+            }
+            bound = Some(name.clone());
+            if let Some(other) = configs.iter().find(|c| c.scheme == scheme) {
+                errors.spanned(
+                    &name,
+                    format!(
+                        "scheme `{}` is already configured by field `{}`",
+                        scheme.name, other.member
+                    ),
+                );
+                continue;
+            }
+            configs.push(ConfigField {
+                scheme,
+                member: member.clone(),
+                ty: field.ty.clone(),
+            });
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! HTTP plumbing shared by the endpoints and apps: body extraction with one error shape,
+//! and the JSON rendering of every error actix-web itself produces (404, 405, 413, ...).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use serde::de::DeserializeOwned;
+
+use crate::error::{AuthError, error_response};
+
+/// The default body limit, in bytes (64 KiB).
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// The body limit of [`JsonOrForm`], in bytes, when registered with `app_data`
+/// (default [`DEFAULT_BODY_LIMIT`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A request body that is JSON (`application/json`) or, for login forms,
+/// `application/x-www-form-urlencoded`, decoded into `T`.
+///
+/// Bodies over the limit of an [`BodyLimit`] in the app data (default
+/// [`DEFAULT_BODY_LIMIT`]) are 413 `payload_too_large`; anything that does not decode into `T`
+/// (bad JSON, not an object, a missing field, a wrong type) is 400 `invalid_request` naming
+/// the problem.
+#[derive(Debug, Clone)]
+pub struct JsonOrForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonOrForm<T> {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let is_form = req
+            .content_type()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded");
+        let body = read_body(req, payload, limit);
+        Box::pin(async move {
+            let bytes = body.await?;
+            decode(&bytes, is_form).map(JsonOrForm)
+        })
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    limit: usize,
+) -> impl Future<Output = Result<web::Bytes, AuthError>> + use<> {
+    use futures_util::StreamExt;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut payload = payload.take();
+    async move {
+        if declared.is_some_and(|n| n > limit) {
+            return Err(AuthError::PayloadTooLarge { limit });
+        }
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| {
+                AuthError::InvalidRequest("The request body could not be read.".into())
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(AuthError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+}
+
+/// Decodes a JSON or form body into `T` with a 400 that says what is wrong.
+fn decode<T: DeserializeOwned>(bytes: &[u8], is_form: bool) -> Result<T, AuthError> {
+    if is_form {
+        serde_urlencoded::from_bytes(bytes)
+            .map_err(|e| AuthError::InvalidRequest(format!("Invalid form body: {e}.").into()))
+    } else {
+        serde_json::from_slice(bytes)
+            .map_err(|e| AuthError::InvalidRequest(format!("Invalid JSON body: {e}.").into()))
+    }
+}
+
+/// A `web::JsonConfig` whose errors are this crate's JSON errors: 413 over `limit` bytes,
+/// else 400 `invalid_request`. Register it with `app_data` for handlers that take `web::Json`.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req| {
+            use actix_web::error::JsonPayloadError as E;
+            let e = match err {
+                E::Overflow { .. } | E::OverflowKnownLength { .. } => {
+                    AuthError::PayloadTooLarge { limit }
+                }
+                E::ContentType => AuthError::InvalidRequest(
+                    "Expected a JSON body (Content-Type: application/json).".into(),
+                ),
+                E::Deserialize(e) => {
+                    AuthError::InvalidRequest(format!("Invalid JSON body: {e}.").into())
+                }
+                _ => AuthError::InvalidRequest("The JSON body could not be read.".into()),
+            };
+            e.into()
+        })
+}
+
+/// A `web::PathConfig` answering an unparsable path segment (e.g. `/books/abc`) with 404.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_, _| AuthError::NotFound.into())
+}
+
+/// A `web::QueryConfig` answering a bad query string with 400 `invalid_request`.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|e, _| {
+        AuthError::InvalidRequest(format!("Invalid query string: {e}.").into()).into()
+    })
+}
+
+/// Handler for unknown paths: 404 `not_found`. Use as `App::default_service`.
+pub async fn not_found() -> Result<HttpResponse, AuthError> {
+    Err(AuthError::NotFound)
+}
+
+/// Handler for a known path with another method: 405 `method_not_allowed`. Use as a
+/// resource's `default_service`.
+pub async fn method_not_allowed() -> Result<HttpResponse, AuthError> {
+    Err(AuthError::MethodNotAllowed)
+}
+
+/// Middleware that renders every error response that is not JSON yet (actix-web's own 404,
+/// 405, 413, 431, extractor errors, ...) as `{"detail", "code"}`, keeping status and headers.
+pub fn json_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        let is_json = res
+            .response()
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let (code, detail) = describe(status);
+        let (req, old) = res.into_parts();
+        let mut new = error_response(status, code, detail);
+        for (name, value) in old.headers() {
+            if name != CONTENT_TYPE && name != actix_web::http::header::CONTENT_LENGTH {
+                new.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        new.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, new).map_into_right_body(),
+        ))
+    })
+}
+
+/// The code and sentence for a bare status.
+fn describe(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        404 => ("not_found", "Not found."),
+        405 => ("method_not_allowed", "Method not allowed."),
+        413 => ("payload_too_large", "Request body is too large."),
+        431 => (
+            "request_header_fields_too_large",
+            "Request header fields are too large.",
+        ),
+        401 => (
+            "not_authenticated",
+            "Authentication credentials were not provided.",
+        ),
+        403 => (
+            "permission_denied",
+            "You do not have permission to perform this action.",
+        ),
+        429 => ("throttled", "Request was throttled."),
+        503 => (
+            "service_unavailable",
+            "The service is temporarily unavailable.",
+        ),
+        500..=599 => ("server_error", "A server error occurred."),
+        _ => ("invalid_request", "The request could not be processed."),
+    }
+}
+
+/// An empty 204 response.
+pub fn no_content() -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}

@@ -1,0 +1,43 @@
+//! Authentication for actix-web, in the manner of Django REST Framework: schemes tried in a
+//! chain, then permissions, with safe defaults.
+//!
+//! - Schemes: [`schemes::Basic`] (RFC 7617) and [`schemes::Token`] (hashed API tokens).
+//! - Chain: `#[authentication(Basic, Token)]` on a handler, or the default chain declared by
+//!   `#[derive(AuthSettings)]`; see [`scheme`].
+//! - Permissions: `#[permission(IsAuthenticated & IsAdminUser)]`; see [`permissions`].
+//! - The principal: the [`Principal`] and [`MaybePrincipal`] extractors.
+//! - State: [`Auth`], built from the settings and registered with `App::app_data`.
+//! - Storage: sea-orm entities and [`migrations`] for SQLite and PostgreSQL.
+//!
+//! Errors are one type, [`AuthError`], rendered as `{"detail", "code"}` JSON.
+
+#![warn(missing_docs)]
+
+extern crate self as auth_runtime;
+
+pub mod endpoints;
+pub mod error;
+pub mod header;
+pub mod http;
+pub mod lifecycle;
+pub mod migrations;
+pub mod passwords;
+pub mod permissions;
+pub mod principal;
+pub mod scheme;
+pub mod schemes;
+pub mod secret;
+mod state;
+pub mod users;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use auth_macros::{AuthSettings, authentication, permission};
+pub use error::AuthError;
+pub use principal::{MaybePrincipal, Principal, SchemeData, User};
+pub use scheme::{Chain, Outcome, Scheme};
+pub use schemes::{BasicConfig, TokenConfig};
+pub use secret::SecretKey;
+pub use state::{Auth, AuthBuilder, AuthSettings};

@@ -1,0 +1,109 @@
+//! What happens to a user's credentials when the account changes: password change,
+//! deactivation, deletion, and the flushing of expired credentials. Every scheme that keeps
+//! credentials hooks in here, so the CLI and the app's own admin code end them all at once.
+
+use sea_orm::entity::prelude::*;
+
+use crate::error::AuthError;
+use crate::principal::User;
+use crate::schemes::token;
+use crate::state::Auth;
+use crate::users::entity as users;
+
+/// Why a lifecycle operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// No user has that username.
+    #[error("no user named {0:?}")]
+    UnknownUser(String),
+    /// The store failed.
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+}
+
+impl From<DbErr> for LifecycleError {
+    fn from(e: DbErr) -> Self {
+        LifecycleError::Auth(e.into())
+    }
+}
+
+/// The user named `username`.
+///
+/// # Errors
+/// [`LifecycleError::UnknownUser`], or a store failure.
+pub async fn find_user(auth: &Auth, username: &str) -> Result<User, LifecycleError> {
+    auth.users()
+        .by_username(username)
+        .await?
+        .map(|s| s.user)
+        .ok_or_else(|| LifecycleError::UnknownUser(username.to_owned()))
+}
+
+/// Sets a new password and ends every credential issued before it: all API tokens.
+///
+/// # Errors
+/// Unknown user or store failure.
+pub async fn change_password(
+    auth: &Auth,
+    username: &str,
+    password: &str,
+) -> Result<User, LifecycleError> {
+    let user = find_user(auth, username).await?;
+    let hash = auth.passwords().hash(password).await?;
+    auth.users().set_password_hash(user.id, &hash).await?;
+    token::revoke_user_tokens(auth.db(), user.id).await?;
+    Ok(user)
+}
+
+/// Sets `is_active`. While inactive, every credential of the user is refused by the schemes
+/// (they check `is_active` on each request); unexpired ones work again after re-activation.
+///
+/// # Errors
+/// Unknown user or store failure.
+pub async fn set_active(auth: &Auth, username: &str, active: bool) -> Result<User, LifecycleError> {
+    let user = find_user(auth, username).await?;
+    users::Entity::update_many()
+        .col_expr(users::Column::IsActive, Expr::value(active))
+        .filter(users::Column::Id.eq(user.id))
+        .exec(auth.db())
+        .await?;
+    Ok(User {
+        is_active: active,
+        ..user
+    })
+}
+
+/// Deletes the user and everything issued to them.
+///
+/// # Errors
+/// Unknown user or store failure.
+pub async fn delete_user(auth: &Auth, username: &str) -> Result<(), LifecycleError> {
+    let user = find_user(auth, username).await?;
+    token::revoke_user_tokens(auth.db(), user.id).await?;
+    users::Entity::delete_by_id(user.id).exec(auth.db()).await?;
+    Ok(())
+}
+
+/// How many expired records [`flush_expired`] deleted, per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FlushCounts {
+    /// Expired API tokens.
+    pub api_tokens: u64,
+    /// Refresh-token records whose tokens have expired (JWT).
+    pub refresh_tokens: u64,
+    /// Expired server-side sessions.
+    pub sessions: u64,
+    /// Expired OAuth2 grants and tokens.
+    pub oauth2: u64,
+}
+
+/// Deletes expired credentials of every kind.
+///
+/// # Errors
+/// A store failure.
+pub async fn flush_expired(auth: &Auth) -> Result<FlushCounts, AuthError> {
+    Ok(FlushCounts {
+        api_tokens: token::delete_expired_tokens(auth.db()).await?,
+        ..FlushCounts::default()
+    })
+}

@@ -1,0 +1,124 @@
+//! Database migrations of the framework's tables, as sea-orm-migration values that an
+//! application adds to its own migrator (or runs with [`Migrator`]).
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+/// Every migration of the framework, in order. Add them to your own `MigratorTrait`.
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![
+        Box::new(CreateUsers),
+        Box::new(CreateAuthTokens),
+        Box::new(CreateAuthSettings),
+    ]
+}
+
+/// A migrator with only the framework's migrations.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        migrations()
+    }
+}
+
+/// Creates `users`.
+#[derive(Debug, DeriveMigrationName)]
+pub struct CreateUsers;
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateUsers {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("users")
+                    .if_not_exists()
+                    .col(big_pk_auto("id"))
+                    .col(string_len_uniq("username", 150))
+                    .col(string_len("email", 254).default(""))
+                    .col(string_len("password_hash", 255))
+                    .col(boolean("is_active").default(true))
+                    .col(boolean("is_staff").default(false))
+                    .col(boolean("is_superuser").default(false))
+                    .col(timestamp_with_time_zone("date_joined"))
+                    .col(timestamp_with_time_zone_null("last_login"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("users").to_owned())
+            .await
+    }
+}
+
+/// Creates `auth_tokens` (API tokens of the Token scheme, stored as SHA-256 digests).
+#[derive(Debug, DeriveMigrationName)]
+pub struct CreateAuthTokens;
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAuthTokens {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("auth_tokens")
+                    .if_not_exists()
+                    .col(big_pk_auto("id"))
+                    .col(big_integer("user_id"))
+                    .col(string_len_uniq("digest", 64))
+                    .col(string_len("prefix", 16))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone_null("expires_at"))
+                    .col(timestamp_with_time_zone_null("last_used_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("auth_tokens_user_id")
+                    .table("auth_tokens")
+                    .col("user_id")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("auth_tokens").to_owned())
+            .await
+    }
+}
+
+/// Creates `auth_settings` (the generated secret key when `AUTH_SECRET_KEY` is unset).
+#[derive(Debug, DeriveMigrationName)]
+pub struct CreateAuthSettings;
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAuthSettings {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("auth_settings")
+                    .if_not_exists()
+                    .col(string_len("key", 64).primary_key())
+                    .col(text("value"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("auth_settings").to_owned())
+            .await
+    }
+}

@@ -1,0 +1,158 @@
+//! Who made the request: the [`Principal`] and its extractors.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+
+use crate::error::AuthError;
+use crate::permissions::DefaultPermission;
+use crate::scheme::{Chain, DefaultChain};
+use crate::state::Auth;
+
+/// A user account as the framework sees it (the columns every scheme needs). Apps that keep
+/// their own user table map it to this through [`crate::users::UserStore`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    /// Primary key.
+    pub id: i64,
+    /// Unique login name.
+    pub username: String,
+    /// E-mail address, possibly empty.
+    pub email: String,
+    /// Staff users pass [`crate::permissions::IsAdminUser`] (Django's `is_staff`).
+    pub is_staff: bool,
+    /// Inactive users are refused by every scheme.
+    pub is_active: bool,
+    /// Django's `is_superuser`; kept for apps, not used by the built-in permissions.
+    pub is_superuser: bool,
+}
+
+/// What the authenticating scheme knows about the credentials (DRF's `request.auth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemeData {
+    /// HTTP Basic: the password was checked; nothing else to keep.
+    Basic,
+    /// An API token of the Token scheme.
+    Token {
+        /// Primary key of the token record (what `DELETE /api/auth/token` revokes).
+        token_id: i64,
+        /// The non-secret first characters of the key, for display.
+        prefix: String,
+    },
+    /// Data of an application-defined scheme.
+    Custom(Arc<str>),
+}
+
+/// An authenticated request's principal: the user, which scheme authenticated it, and that
+/// scheme's data.
+///
+/// As an extractor it requires authentication: the handler's chain and permission (or the
+/// settings' defaults) run first; an anonymous request is answered 401 with the chain's
+/// challenges. Use [`MaybePrincipal`] where anonymous requests are allowed.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user; `None` only for principals that are not users (e.g. an OAuth2 client).
+    pub user: Option<User>,
+    /// The scheme's lower-case name: `basic`, `token`, ...
+    pub scheme: &'static str,
+    /// The scheme's data about the credentials.
+    pub data: SchemeData,
+}
+
+impl Principal {
+    /// A principal for `user` authenticated by `scheme`.
+    pub fn for_user(user: User, scheme: &'static str, data: SchemeData) -> Self {
+        Principal {
+            user: Some(user),
+            scheme,
+            data,
+        }
+    }
+
+    /// The username, if the principal is a user.
+    pub fn username(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.username.as_str())
+    }
+
+    /// True for a staff user.
+    pub fn is_staff(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.is_staff)
+    }
+}
+
+/// The result of authentication for one request, kept in the request extensions once the
+/// chain and the permission have run, so every extractor of the handler reads the same answer.
+#[derive(Clone)]
+pub(crate) struct Decided {
+    pub(crate) principal: Option<Principal>,
+    /// The challenges of the chain that decided, for a 401 when a [`Principal`] is required.
+    pub(crate) challenges: fn(&Auth) -> Vec<String>,
+}
+
+/// The optional form of [`Principal`] for routes that allow anonymous requests:
+/// `MaybePrincipal(None)` is an anonymous request. Unlike actix's `Option<T>`, rejected
+/// credentials are never turned into an anonymous request: they are still a 401.
+#[derive(Debug, Clone)]
+pub struct MaybePrincipal(pub Option<Principal>);
+
+fn decided(req: &HttpRequest) -> Option<Decided> {
+    req.extensions().get::<Decided>().cloned()
+}
+
+/// Runs the settings' default chain for a handler that carries no annotation. `permission`:
+/// whether the default permission applies (for [`Principal`]) or not (for [`MaybePrincipal`]).
+async fn decide_default(req: &HttpRequest, permission: bool) -> Result<Decided, AuthError> {
+    if let Some(done) = decided(req) {
+        return Ok(done);
+    }
+    let auth = Auth::from_request_ref(req)?;
+    let principal = if permission {
+        crate::__private::authenticate_and_authorize::<DefaultChain, _>(
+            req,
+            &auth,
+            &DefaultPermission,
+        )
+        .await?
+    } else {
+        <DefaultChain as Chain>::authenticate(req, &auth).await?
+    };
+    let done = Decided {
+        principal,
+        challenges: |auth| DefaultChain::challenges(auth, None),
+    };
+    req.extensions_mut().insert(done.clone());
+    Ok(done)
+}
+
+impl FromRequest for Principal {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let done = decide_default(&req, true).await?;
+            match done.principal {
+                Some(p) => Ok(p),
+                None => {
+                    let auth = Auth::from_request_ref(&req)?;
+                    Err(crate::scheme::anonymous_error((done.challenges)(&auth)))
+                }
+            }
+        })
+    }
+}
+
+impl FromRequest for MaybePrincipal {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ok(MaybePrincipal(decide_default(&req, false).await?.principal)) })
+    }
+}

@@ -1,0 +1,206 @@
+//! The scheme trait and the chain (DRF's `authentication_classes`).
+//!
+//! Chain rules: schemes are tried in order; a scheme that finds no credentials of its kind
+//! passes to the next; a scheme that finds its credentials and rejects them ends the chain
+//! (401, or 403 for a CSRF failure); the first success wins; when no scheme authenticates the
+//! request is anonymous and the permission decides. Chains known at compile time are tuples
+//! of scheme types, dispatched statically.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::HttpRequest;
+
+use crate::error::AuthError;
+use crate::principal::Principal;
+use crate::state::Auth;
+
+/// What one scheme concluded about a request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The request carries no credentials of this scheme's kind: try the next scheme.
+    NoCredentials,
+    /// The credentials are valid.
+    Authenticated(Principal),
+    /// The credentials are this scheme's and they are wrong (or a store failed): stop.
+    Rejected(AuthError),
+}
+
+/// An authentication scheme, with DRF's two duties: authenticate a request, and give the
+/// `WWW-Authenticate` challenge for a 401.
+///
+/// Schemes are unit types; their configuration ([`Scheme::Config`]) lives in [`Auth`] and is
+/// read with [`Auth::config`].
+pub trait Scheme: 'static {
+    /// The lower-case name reported in [`Principal::scheme`], e.g. `"basic"`.
+    const NAME: &'static str;
+
+    /// The configuration type bound by `#[derive(AuthSettings)]` (e.g. `#[auth(basic)]`).
+    type Config: Clone + Default + Send + Sync + 'static;
+
+    /// Looks for this scheme's credentials in `req` and checks them.
+    fn authenticate(req: &HttpRequest, auth: &Auth) -> impl Future<Output = Outcome>;
+
+    /// The `WWW-Authenticate` value, or `None` for schemes without one (a session). When this
+    /// scheme rejected the request, `rejection` is the error (RFC 6750 adds `error=` to Bearer
+    /// challenges then).
+    fn challenge(auth: &Auth, rejection: Option<&AuthError>) -> Option<String>;
+}
+
+/// A chain of schemes: implemented for tuples of [`Scheme`]s, `(Basic, Token)`, and for
+/// [`DefaultChain`].
+pub trait Chain: 'static {
+    /// Runs the chain. `Ok(None)`: anonymous. `Err`: a scheme rejected its credentials; the
+    /// error carries the chain's challenges.
+    fn authenticate(
+        req: &HttpRequest,
+        auth: &Auth,
+    ) -> impl Future<Output = Result<Option<Principal>, AuthError>>;
+
+    /// One challenge per scheme that has one, in chain order, one per auth-scheme name. When
+    /// `rejection` names a scheme (by [`Scheme::NAME`]), that scheme's challenge carries it.
+    fn challenges(auth: &Auth, rejection: Option<(&'static str, &AuthError)>) -> Vec<String>;
+}
+
+/// Adds `challenge` to `list` unless a challenge for the same auth-scheme is there already;
+/// a challenge for a rejection replaces the plain one (Jwt and OAuth2 share `Bearer`).
+fn push_challenge(list: &mut Vec<(String, bool)>, challenge: Option<String>, rejecting: bool) {
+    let Some(challenge) = challenge else { return };
+    let name = |c: &str| c.split(' ').next().unwrap_or("").to_ascii_lowercase();
+    let key = name(&challenge);
+    match list.iter_mut().find(|(c, _)| name(c) == key) {
+        Some(existing) if rejecting && !existing.1 => *existing = (challenge, true),
+        Some(_) => {}
+        None => list.push((challenge, rejecting)),
+    }
+}
+
+/// The error for an anonymous request that the permission refused: 401 with the challenges,
+/// or 403 when no scheme of the chain has a challenge (RFC 9110 section 15.5.2 requires one
+/// on a 401; DRF answers 403 then).
+pub fn anonymous_error(challenges: Vec<String>) -> AuthError {
+    if challenges.is_empty() {
+        AuthError::PermissionDenied {
+            detail: "Authentication credentials were not provided.".into(),
+            code: "not_authenticated",
+            challenges: Vec::new(),
+        }
+    } else {
+        AuthError::NotAuthenticated { challenges }
+    }
+}
+
+macro_rules! impl_chain {
+    ($($s:ident),+) => {
+        impl<$($s: Scheme),+> Chain for ($($s,)+) {
+            async fn authenticate(req: &HttpRequest, auth: &Auth) -> Result<Option<Principal>, AuthError> {
+                $(
+                    match $s::authenticate(req, auth).await {
+                        Outcome::NoCredentials => {}
+                        Outcome::Authenticated(principal) => return Ok(Some(principal)),
+                        Outcome::Rejected(err) => {
+                            let challenges = Self::challenges(auth, Some(($s::NAME, &err)));
+                            return Err(err.with_challenges(challenges));
+                        }
+                    }
+                )+
+                Ok(None)
+            }
+
+            fn challenges(auth: &Auth, rejection: Option<(&'static str, &AuthError)>) -> Vec<String> {
+                let mut list = Vec::new();
+                $(
+                    let err = rejection.filter(|(name, _)| *name == $s::NAME).map(|(_, e)| e);
+                    push_challenge(&mut list, $s::challenge(auth, err), err.is_some());
+                )+
+                list.into_iter().map(|(c, _)| c).collect()
+            }
+        }
+    };
+}
+
+impl_chain!(A);
+impl_chain!(A, B);
+impl_chain!(A, B, C);
+impl_chain!(A, B, C, D);
+impl_chain!(A, B, C, D, E);
+impl_chain!(A, B, C, D, E, F);
+impl_chain!(A, B, C, D, E, F, G);
+impl_chain!(A, B, C, D, E, F, G, H);
+
+/// The boxed future of a type-erased chain.
+pub(crate) type ChainFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Principal>, AuthError>> + 'a>>;
+
+/// A chain chosen at run time (the settings' default), as two function pointers into a
+/// statically dispatched tuple chain.
+#[derive(Clone, Copy)]
+pub(crate) struct ErasedChain {
+    pub(crate) authenticate: for<'a> fn(&'a HttpRequest, &'a Auth) -> ChainFuture<'a>,
+    pub(crate) challenges: fn(&Auth, Option<(&'static str, &AuthError)>) -> Vec<String>,
+}
+
+impl ErasedChain {
+    /// Erases the chain `C`.
+    pub(crate) fn of<C: Chain>() -> Self {
+        ErasedChain {
+            authenticate: |req, auth| Box::pin(C::authenticate(req, auth)),
+            challenges: C::challenges,
+        }
+    }
+}
+
+/// The chain declared by the settings (`#[auth(chain(...))]`); handlers without
+/// `#[authentication]` use it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultChain;
+
+impl Chain for DefaultChain {
+    async fn authenticate(req: &HttpRequest, auth: &Auth) -> Result<Option<Principal>, AuthError> {
+        (auth.default_chain().authenticate)(req, auth).await
+    }
+
+    fn challenges(auth: &Auth, rejection: Option<(&'static str, &AuthError)>) -> Vec<String> {
+        (auth.default_chain().challenges)(auth, rejection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_challenge_per_auth_scheme_and_rejection_wins() {
+        let mut list = Vec::new();
+        push_challenge(&mut list, Some("Basic realm=\"api\"".into()), false);
+        push_challenge(&mut list, None, false);
+        push_challenge(&mut list, Some("Bearer realm=\"api\"".into()), false);
+        push_challenge(
+            &mut list,
+            Some("Bearer realm=\"api\", error=\"invalid_token\"".into()),
+            true,
+        );
+        push_challenge(&mut list, Some("bearer realm=\"x\"".into()), false);
+        let got: Vec<_> = list.into_iter().map(|(c, _)| c).collect();
+        assert_eq!(
+            got,
+            [
+                "Basic realm=\"api\"",
+                "Bearer realm=\"api\", error=\"invalid_token\""
+            ]
+        );
+    }
+
+    #[test]
+    fn anonymous_without_challenges_is_403() {
+        assert_eq!(anonymous_error(vec![]).code(), "not_authenticated");
+        assert!(matches!(
+            anonymous_error(vec![]),
+            AuthError::PermissionDenied { .. }
+        ));
+        assert!(matches!(
+            anonymous_error(vec!["Token".into()]),
+            AuthError::NotAuthenticated { .. }
+        ));
+    }
+}

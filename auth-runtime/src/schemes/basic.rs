@@ -1,0 +1,149 @@
+//! HTTP Basic authentication (RFC 7617).
+//!
+//! `Authorization: Basic base64(username ":" password)`; the credentials are UTF-8
+//! (`charset="UTF-8"`, RFC 7617 section 2.1) and split at the first colon, so a password may
+//! contain colons. Each malformed form is its own 401 (as DRF's `BasicAuthentication`); wrong
+//! username and wrong password give the same answer.
+
+use actix_web::HttpRequest;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::error::AuthError;
+use crate::header::{Authorization, Credentials};
+use crate::principal::{Principal, SchemeData};
+use crate::scheme::{Outcome, Scheme};
+use crate::state::Auth;
+
+/// The Basic scheme.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Basic;
+
+/// Configuration of [`Basic`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct BasicConfig {
+    /// The `realm` of the challenge (RFC 7617 section 2). Default `"api"`.
+    pub realm: String,
+}
+
+impl Default for BasicConfig {
+    fn default() -> Self {
+        BasicConfig {
+            realm: "api".into(),
+        }
+    }
+}
+
+/// Quotes `s` as an RFC 9110 quoted-string (backslash-escaping `"` and `\`).
+pub(crate) fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars().filter(|c| !c.is_control()) {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Decodes Basic credentials into `(username, password)`.
+///
+/// # Errors
+/// A 401 whose detail names the defect: missing, spaces, base64, UTF-8 or colon.
+pub fn decode_credentials(credentials: Credentials<'_>) -> Result<(String, String), AuthError> {
+    let encoded = match credentials {
+        Credentials::Missing => {
+            return Err(AuthError::failed(
+                "Invalid basic header. No credentials provided.",
+            ));
+        }
+        Credentials::TooMany => {
+            return Err(AuthError::failed(
+                "Invalid basic header. Credentials string should not contain spaces.",
+            ));
+        }
+        Credentials::One(c) => c,
+    };
+    let decoded = STANDARD.decode(encoded).map_err(|_| {
+        AuthError::failed("Invalid basic header. Credentials not correctly base64 encoded.")
+    })?;
+    let decoded = String::from_utf8(decoded)
+        .map_err(|_| AuthError::failed("Invalid basic header. Credentials are not valid UTF-8."))?;
+    let (username, password) = decoded.split_once(':').ok_or_else(|| {
+        AuthError::failed("Invalid basic header. Credentials must be \"username:password\".")
+    })?;
+    Ok((username.to_owned(), password.to_owned()))
+}
+
+impl Scheme for Basic {
+    const NAME: &'static str = "basic";
+    type Config = BasicConfig;
+
+    async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
+        let Some(header) = Authorization::from_request(req).filter(|h| h.is("basic")) else {
+            return Outcome::NoCredentials;
+        };
+        let (username, password) = match decode_credentials(header.credentials()) {
+            Ok(pair) => pair,
+            Err(e) => return Outcome::Rejected(e),
+        };
+        match auth.check_password(&username, &password).await {
+            Ok(Some(user)) => {
+                Outcome::Authenticated(Principal::for_user(user, Self::NAME, SchemeData::Basic))
+            }
+            Ok(None) => Outcome::Rejected(AuthError::failed("Invalid username/password.")),
+            Err(e) => Outcome::Rejected(e),
+        }
+    }
+
+    fn challenge(auth: &Auth, _rejection: Option<&AuthError>) -> Option<String> {
+        let realm = auth
+            .config::<BasicConfig>()
+            .map_or("api", |c| c.realm.as_str());
+        Some(format!("Basic realm={}, charset=\"UTF-8\"", quoted(realm)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(c: Credentials<'_>) -> String {
+        decode_credentials(c).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn decodes_and_splits_at_first_colon() {
+        let enc = STANDARD.encode("alice:pa:ss");
+        assert_eq!(
+            decode_credentials(Credentials::One(enc.as_bytes())).unwrap(),
+            ("alice".into(), "pa:ss".into())
+        );
+        let enc = STANDARD.encode("j\u{f6}rg:p\u{e4}ss");
+        assert_eq!(
+            decode_credentials(Credentials::One(enc.as_bytes()))
+                .unwrap()
+                .0,
+            "j\u{f6}rg"
+        );
+    }
+
+    #[test]
+    fn each_malformed_form_has_its_message() {
+        assert!(detail(Credentials::Missing).contains("No credentials"));
+        assert!(detail(Credentials::TooMany).contains("spaces"));
+        assert!(detail(Credentials::One(b"!!!")).contains("base64"));
+        let bad = STANDARD.encode([0xff, 0xfe, b':', b'x']);
+        assert!(detail(Credentials::One(bad.as_bytes())).contains("UTF-8"));
+        let nocolon = STANDARD.encode("alice");
+        assert!(detail(Credentials::One(nocolon.as_bytes())).contains("username:password"));
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quoted("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
+}

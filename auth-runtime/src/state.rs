@@ -1,0 +1,219 @@
+//! The application state of the framework: [`Auth`], built once at start-up from the settings.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use sea_orm::DatabaseConnection;
+
+use crate::error::AuthError;
+use crate::passwords::{PasswordConfig, Passwords};
+use crate::permissions::{IsAuthenticated, Permission};
+use crate::principal::User;
+use crate::scheme::{Chain, ErasedChain, Scheme};
+use crate::schemes::{Basic, BasicConfig, Token, TokenConfig};
+use crate::secret::SecretKey;
+use crate::users::{DbUserStore, UserStore};
+
+/// Implemented by `#[derive(AuthSettings)]` on the application's settings struct: declares
+/// the default chain and permission and hands each scheme its configuration.
+pub trait AuthSettings {
+    /// Applies these settings to `builder`.
+    fn configure(&self, builder: AuthBuilder) -> AuthBuilder;
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    users: Arc<dyn UserStore>,
+    passwords: Passwords,
+    configs: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    default_chain: ErasedChain,
+    default_permission: Arc<dyn Permission + Send + Sync>,
+    secret_key: SecretKey,
+}
+
+/// The framework's state: database, user store, password hasher, scheme configurations,
+/// default chain and permission, secret key. Cheap to clone (one `Arc`).
+///
+/// Register it with `App::new().app_data(auth.clone())`; handlers may extract it.
+#[derive(Clone)]
+pub struct Auth(Arc<Inner>);
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Starts building the state on `db` with the default user table and the given secret.
+    pub fn builder(db: DatabaseConnection, secret_key: SecretKey) -> AuthBuilder {
+        AuthBuilder {
+            users: Arc::new(DbUserStore::new(db.clone())),
+            db,
+            passwords: PasswordConfig::default(),
+            configs: HashMap::new(),
+            default_chain: ErasedChain::of::<(Basic, Token)>(),
+            default_permission: Arc::new(IsAuthenticated),
+            secret_key,
+        }
+        .with_config(BasicConfig::default())
+        .with_config(TokenConfig::default())
+    }
+
+    /// The database connection.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.0.db
+    }
+
+    /// The user store.
+    pub fn users(&self) -> &dyn UserStore {
+        &*self.0.users
+    }
+
+    /// The password hasher.
+    pub fn passwords(&self) -> &Passwords {
+        &self.0.passwords
+    }
+
+    /// The secret key (for schemes that sign; each use derives its own key).
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.0.secret_key
+    }
+
+    /// The configuration of type `C` (a scheme's [`Scheme::Config`]); every built-in scheme
+    /// has one, the settings' or the default.
+    pub fn config<C: Any + Send + Sync>(&self) -> Option<&C> {
+        self.0.configs.get(&TypeId::of::<C>())?.downcast_ref()
+    }
+
+    /// The configuration of scheme `S`, or 500 `improperly_configured` when none was given.
+    pub fn scheme_config<S: Scheme>(&self) -> Result<&S::Config, AuthError> {
+        self.config::<S::Config>()
+            .ok_or(AuthError::ImproperlyConfigured(
+                "a scheme of the chain has no configuration",
+            ))
+    }
+
+    pub(crate) fn default_chain(&self) -> ErasedChain {
+        self.0.default_chain
+    }
+
+    pub(crate) fn default_permission(&self) -> &(dyn Permission + Send + Sync) {
+        &*self.0.default_permission
+    }
+
+    /// Checks a username and password as every password endpoint does: the user is looked
+    /// up, the password verified (a dummy verification when the user does not exist, so
+    /// timing does not tell who exists), a weak stored hash re-hashed, and inactive users
+    /// refused. `Ok(None)` for every refusal, whatever its cause.
+    ///
+    /// # Errors
+    /// 503 when the store fails.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, AuthError> {
+        let stored = self.users().by_username(username).await?;
+        let hash = stored.as_ref().map(|s| s.password_hash.clone());
+        let verdict = self.passwords().verify(password, hash).await?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        if !verdict.valid || !stored.user.is_active {
+            return Ok(None);
+        }
+        if let Some(new_hash) = verdict.rehashed {
+            self.users()
+                .set_password_hash(stored.user.id, &new_hash)
+                .await?;
+        }
+        Ok(Some(stored.user))
+    }
+
+    /// Reads the state registered in the app.
+    ///
+    /// # Errors
+    /// 500 `improperly_configured` when `app_data(auth)` was not called.
+    pub fn from_request_ref(req: &HttpRequest) -> Result<Auth, AuthError> {
+        req.app_data::<Auth>()
+            .cloned()
+            .ok_or(AuthError::ImproperlyConfigured(
+                "Auth is not registered with App::app_data",
+            ))
+    }
+}
+
+impl FromRequest for Auth {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Auth::from_request_ref(req))
+    }
+}
+
+/// Builds an [`Auth`]; see [`Auth::builder`].
+pub struct AuthBuilder {
+    db: DatabaseConnection,
+    users: Arc<dyn UserStore>,
+    passwords: PasswordConfig,
+    configs: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    default_chain: ErasedChain,
+    default_permission: Arc<dyn Permission + Send + Sync>,
+    secret_key: SecretKey,
+}
+
+impl AuthBuilder {
+    /// Applies a settings struct (see `#[derive(AuthSettings)]`).
+    pub fn settings(self, settings: &impl AuthSettings) -> Self {
+        settings.configure(self)
+    }
+
+    /// Sets the default chain (a tuple of schemes, e.g. `(Basic, Token)`).
+    pub fn default_chain<C: Chain>(mut self) -> Self {
+        self.default_chain = ErasedChain::of::<C>();
+        self
+    }
+
+    /// Sets the default permission.
+    pub fn default_permission(mut self, permission: impl Permission + Send + Sync) -> Self {
+        self.default_permission = Arc::new(permission);
+        self
+    }
+
+    /// Sets a configuration value (a scheme's [`Scheme::Config`] or an app's own).
+    pub fn with_config<C: Any + Send + Sync>(mut self, config: C) -> Self {
+        self.configs.insert(TypeId::of::<C>(), Box::new(config));
+        self
+    }
+
+    /// Replaces the user store (an app's own user table).
+    pub fn users(mut self, store: impl UserStore) -> Self {
+        self.users = Arc::new(store);
+        self
+    }
+
+    /// Sets the password hashing parameters (argon2id; never below OWASP's minimum).
+    pub fn passwords(mut self, config: PasswordConfig) -> Self {
+        self.passwords = config;
+        self
+    }
+
+    /// Finishes the state.
+    pub fn build(self) -> Auth {
+        Auth(Arc::new(Inner {
+            db: self.db,
+            users: self.users,
+            passwords: Passwords::new(self.passwords),
+            configs: self.configs,
+            default_chain: self.default_chain,
+            default_permission: self.default_permission,
+            secret_key: self.secret_key,
+        }))
+    }
+}
