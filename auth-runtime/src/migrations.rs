@@ -1,4 +1,4 @@
-//! Database migrations of the framework's tables, as sea-orm-migration values that an
+//! Database migrations (each named `mYYYYMMDD_NNNNNN_what`, unique across apps) of the framework's tables, as sea-orm-migration values that an
 //! application adds to its own migrator (or runs with [`Migrator`]).
 
 use sea_orm_migration::prelude::*;
@@ -24,8 +24,14 @@ impl MigratorTrait for Migrator {
 }
 
 /// Creates `users`.
-#[derive(Debug, DeriveMigrationName)]
+#[derive(Debug)]
 pub struct CreateUsers;
+
+impl MigrationName for CreateUsers {
+    fn name(&self) -> &str {
+        "m20261130_000001_create_users"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for CreateUsers {
@@ -57,8 +63,14 @@ impl MigrationTrait for CreateUsers {
 }
 
 /// Creates `auth_tokens` (API tokens of the Token scheme, stored as SHA-256 digests).
-#[derive(Debug, DeriveMigrationName)]
+#[derive(Debug)]
 pub struct CreateAuthTokens;
+
+impl MigrationName for CreateAuthTokens {
+    fn name(&self) -> &str {
+        "m20261130_000002_create_auth_tokens"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for CreateAuthTokens {
@@ -98,8 +110,14 @@ impl MigrationTrait for CreateAuthTokens {
 }
 
 /// Creates `auth_settings` (the generated secret key when `AUTH_SECRET_KEY` is unset).
-#[derive(Debug, DeriveMigrationName)]
+#[derive(Debug)]
 pub struct CreateAuthSettings;
+
+impl MigrationName for CreateAuthSettings {
+    fn name(&self) -> &str {
+        "m20261130_000003_create_auth_settings"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for CreateAuthSettings {

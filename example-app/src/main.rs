@@ -1,1 +1,250 @@
-fn main() {}
+//! `example-app`: serve the books API, and manage users, tokens and the database.
+//!
+//! Every command honours `--database-url` and `DATABASE_URL`; see `CONTRACT.md` section 1.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use actix_web::HttpServer;
+use anyhow::{Context, bail};
+use auth_runtime::lifecycle::{self, LifecycleError};
+use auth_runtime::schemes::token;
+use auth_runtime::users::{self, CreateUserError, NewUser};
+use clap::{Parser, Subcommand};
+use example_app::{DEFAULT_DATABASE_URL, Settings, app, build_auth, connect};
+
+/// The reference application of auth-runtime: a books API protected by Basic and Token.
+#[derive(Debug, Parser)]
+#[command(name = "example-app", version)]
+struct Cli {
+    /// Database URL (`sqlite://FILE?mode=rwc` or `postgres://...`).
+    #[arg(long, env = "DATABASE_URL", global = true, default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default command).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        bind: String,
+    },
+    /// Apply all migrations and exit.
+    Migrate,
+    /// Create a user; the password is prompted for, or read from stdin.
+    CreateUser {
+        /// 1 to 150 letters, digits and @.+-_
+        username: String,
+        /// E-mail address.
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Make the user staff (may write books, list users).
+        #[arg(long)]
+        staff: bool,
+        /// Create the user inactive.
+        #[arg(long)]
+        inactive: bool,
+        /// Read the password from one line of stdin instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create an API token and print its key alone on one line.
+    CreateToken {
+        /// The token's owner.
+        username: String,
+        /// Lifetime in seconds (default: the settings' `token.ttl`, else none).
+        #[arg(long)]
+        expires_in: Option<u64>,
+    },
+    /// Set a new password; every credential issued before stops working.
+    ChangePassword {
+        /// The user.
+        username: String,
+        /// Read the password from one line of stdin instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Deactivate a user: every credential of theirs is refused while inactive.
+    DeactivateUser {
+        /// The user.
+        username: String,
+    },
+    /// Activate a user again.
+    ActivateUser {
+        /// The user.
+        username: String,
+    },
+    /// Delete a user and everything issued to them.
+    DeleteUser {
+        /// The user.
+        username: String,
+    },
+    /// Delete expired credentials and print the counts as one JSON line.
+    FlushExpiredTokens,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = actix_web::rt::System::new().block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads a password: one line of stdin, or a prompt without echo (asked twice).
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    let password = if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    } else {
+        let first = rpassword::prompt_password("Password: ")?;
+        if rpassword::prompt_password("Password (again): ")? != first {
+            bail!("the passwords do not match");
+        }
+        first
+    };
+    if password.is_empty() {
+        bail!("the password must not be empty");
+    }
+    Ok(password)
+}
+
+/// Renders a flat JSON object on one line with a space after `:` and `,` (as CONTRACT.md
+/// shows it: `{"api_tokens": 0, ...}`).
+fn one_line_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", serde_json::Value::from(k.as_str()), v))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn user_error(e: LifecycleError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load().context("reading the settings")?;
+    let db = connect(&cli.database_url)
+        .await
+        .context("opening the database")?;
+    if matches!(cli.command, Some(Command::Migrate)) {
+        println!("migrations applied");
+        return Ok(());
+    }
+    let auth = build_auth(db, &settings)
+        .await
+        .context("loading the secret key")?;
+    match cli.command.unwrap_or(Command::Serve {
+        bind: "127.0.0.1:8000".into(),
+    }) {
+        Command::Migrate => {}
+        Command::Serve { bind } => {
+            tracing::info!(%bind, "serving");
+            HttpServer::new(move || app(auth.clone()))
+                .bind(&bind)
+                .with_context(|| format!("binding {bind}"))?
+                .run()
+                .await?;
+        }
+        Command::CreateUser {
+            username,
+            email,
+            staff,
+            inactive,
+            password_stdin,
+        } => {
+            if !users::is_valid_username(&username) {
+                bail!("invalid username {username:?}: use 1 to 150 letters, digits and @.+-_");
+            }
+            let password = read_password(password_stdin)?;
+            let new = NewUser {
+                username: username.clone(),
+                email,
+                password,
+                is_staff: staff,
+                is_active: !inactive,
+            };
+            match users::create_user(&auth, new).await {
+                Ok(_) => eprintln!("created user {username:?}"),
+                Err(CreateUserError::Exists) => bail!("a user named {username:?} already exists"),
+                Err(e) => bail!("{e}"),
+            }
+        }
+        Command::CreateToken {
+            username,
+            expires_in,
+        } => {
+            let user = lifecycle::find_user(&auth, &username)
+                .await
+                .map_err(user_error)?;
+            if !user.is_active {
+                bail!("user {username:?} is inactive");
+            }
+            let ttl = expires_in.or(settings.token.ttl);
+            let issued = token::create_token(auth.db(), user.id, ttl).await?;
+            println!("{}", issued.key);
+        }
+        Command::ChangePassword {
+            username,
+            password_stdin,
+        } => {
+            lifecycle::find_user(&auth, &username)
+                .await
+                .map_err(user_error)?;
+            let password = read_password(password_stdin)?;
+            lifecycle::change_password(&auth, &username, &password)
+                .await
+                .map_err(user_error)?;
+            eprintln!(
+                "password changed; every credential of {username:?} issued before is revoked"
+            );
+        }
+        Command::DeactivateUser { username } => {
+            lifecycle::set_active(&auth, &username, false)
+                .await
+                .map_err(user_error)?;
+            eprintln!("deactivated {username:?}");
+        }
+        Command::ActivateUser { username } => {
+            lifecycle::set_active(&auth, &username, true)
+                .await
+                .map_err(user_error)?;
+            eprintln!("activated {username:?}");
+        }
+        Command::DeleteUser { username } => {
+            lifecycle::delete_user(&auth, &username)
+                .await
+                .map_err(user_error)?;
+            eprintln!("deleted {username:?}");
+        }
+        Command::FlushExpiredTokens => {
+            let counts = lifecycle::flush_expired(&auth).await?;
+            println!("{}", one_line_json(&serde_json::to_value(counts)?));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! The reference application of `auth-runtime`: a small books API whose handlers are
+//! protected by the framework. Its outside interface (routes, bodies, CLI) is fixed by
+//! `CONTRACT.md`; read this file as the example to copy.
+//!
+//! - [`Settings`] declares the default chain and permission and configures each scheme.
+//! - [`connect`] opens and migrates the database; [`build_auth`] builds the framework state.
+//! - [`app`] is the actix-web application; `main.rs` is the CLI around it.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::{App, HttpResponse, web};
+use auth_runtime::http::{self as auth_http, method_not_allowed};
+use auth_runtime::{
+    Auth, AuthError, AuthSettings, BasicConfig, MaybePrincipal, Principal, SecretKey, TokenConfig,
+    authentication, permission,
+};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use sea_orm::{Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use serde::{Deserialize, Serialize};
+
+pub mod books;
+
+/// The database used when neither `--database-url` nor `DATABASE_URL` is given: a SQLite
+/// file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://example-app.sqlite3?mode=rwc";
+
+/// The app's settings. `#[derive(AuthSettings)]` reads the `#[auth(...)]` attributes: the
+/// default chain (tried in order for every handler without `#[authentication]`), the
+/// default permission, and which field configures which scheme.
+///
+/// Values come from these defaults, then `example-app.toml` (optional), then `AUTH_*`
+/// environment variables (`AUTH_TOKEN_TTL` sets `token.ttl`, in seconds).
+#[derive(Debug, Clone, Serialize, Deserialize, AuthSettings)]
+#[auth(chain(Basic, Token), permission(IsAuthenticated))]
+#[serde(default)]
+pub struct Settings {
+    /// HTTP Basic: the realm of the challenge.
+    #[auth(basic)]
+    pub basic: BasicConfig,
+    /// API tokens: keyword and lifetime (`ttl`, seconds; none by default).
+    #[auth(token)]
+    pub token: TokenConfig,
+    /// `AUTH_SECRET_KEY`: at least 32 bytes; generated and kept in the database when unset.
+    #[serde(skip_serializing)]
+    pub secret_key: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            basic: BasicConfig::default(),
+            token: TokenConfig::default(),
+            secret_key: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings: defaults, then `example-app.toml` if present, then `AUTH_*`
+    /// environment variables (`AUTH_<SECTION>_<FIELD>` sets `<section>.<field>`).
+    ///
+    /// # Errors
+    /// A value of the wrong type (e.g. `AUTH_TOKEN_TTL=soon`).
+    pub fn load() -> Result<Self, figment::Error> {
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file("example-app.toml"))
+            .merge(Env::prefixed("AUTH_").map(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                for section in ["basic", "token", "jwt", "session"] {
+                    if let Some(field) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_'))
+                    {
+                        return format!("{section}.{field}").into();
+                    }
+                }
+                key.into()
+            }))
+            .extract()
+    }
+}
+
+/// The app's migrations: the framework's tables, then its own.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        let mut all = auth_runtime::migrations::migrations();
+        all.push(Box::new(books::CreateBooks));
+        all
+    }
+}
+
+/// Opens the database at `url` (`sqlite://...` or `postgres://...`) and applies every
+/// pending migration, so a new SQLite file is ready on first start.
+///
+/// # Errors
+/// The database cannot be reached or migrated.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    let db = Database::connect(url).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// Builds the framework state from the settings: secret key (given or kept in the
+/// database), default chain and permission, scheme configurations.
+///
+/// # Errors
+/// A secret key under 32 bytes, or a database failure.
+pub async fn build_auth(
+    db: DatabaseConnection,
+    settings: &Settings,
+) -> Result<Auth, auth_runtime::secret::SecretKeyError> {
+    let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await?;
+    Ok(Auth::builder(db, secret).settings(settings).build())
+}
+
+/// The application: every route of the contract, JSON errors for everything, and trailing
+/// slashes accepted.
+pub fn app(
+    auth: Auth,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(auth)
+        .app_data(auth_http::json_config(auth_http::DEFAULT_BODY_LIMIT))
+        .app_data(auth_http::path_config())
+        .app_data(auth_http::query_config())
+        .configure(routes)
+        .default_service(web::to(auth_http::not_found))
+        .wrap(auth_http::json_errors())
+        .wrap(NormalizePath::new(TrailingSlash::Trim))
+}
+
+/// Registers the contract's routes; each resource answers 405 to other methods.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    fn resource(path: &str) -> actix_web::Resource {
+        web::resource(path).default_service(web::to(method_not_allowed))
+    }
+    cfg.service(resource("/api/health").get(health))
+        .service(resource("/api/whoami").get(whoami))
+        .service(resource("/api/basic/whoami").get(basic_whoami))
+        .service(resource("/api/token/whoami").get(token_whoami))
+        .service(resource("/api/books").get(books::list).post(books::create))
+        .service(
+            resource("/api/books/{id}")
+                .get(books::get)
+                .delete(books::delete),
+        )
+        .service(resource("/api/admin/users").get(admin_users))
+        .service(web::scope("/api/auth").configure(auth_runtime::endpoints::token_routes));
+}
+
+/// `GET /api/health`: public. 200 `{"status": "ok", "database": "ok"}`, or 503 with
+/// `"database": "unavailable"`.
+async fn health(auth: Auth, _anyone: MaybePrincipal) -> HttpResponse {
+    match auth.db().ping().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "unavailable", "database": "unavailable"})),
+    }
+}
+
+/// The body of every whoami route.
+fn describe(principal: &Principal) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "username": principal.username(),
+        "scheme": principal.scheme,
+    }))
+}
+
+/// `GET /api/whoami`: the default chain and permission (no annotation needed).
+async fn whoami(principal: Principal) -> HttpResponse {
+    describe(&principal)
+}
+
+/// `GET /api/basic/whoami`: only HTTP Basic.
+#[authentication(Basic)]
+async fn basic_whoami(principal: Principal) -> HttpResponse {
+    describe(&principal)
+}
+
+/// `GET /api/token/whoami`: only API tokens.
+#[authentication(Token)]
+async fn token_whoami(principal: Principal) -> HttpResponse {
+    describe(&principal)
+}
+
+/// `GET /api/admin/users`: staff only; every user with its flags.
+#[permission(IsAdminUser)]
+async fn admin_users(auth: Auth) -> Result<HttpResponse, AuthError> {
+    let users = auth_runtime::users::list_users(auth.db()).await?;
+    let body: Vec<_> = users
+        .into_iter()
+        .map(|u| serde_json::json!({"username": u.username, "is_staff": u.is_staff, "is_active": u.is_active}))
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}

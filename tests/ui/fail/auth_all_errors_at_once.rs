@@ -1,0 +1,10 @@
+// Every mistake is reported in one compilation, from both attributes.
+use auth_runtime::{authentication, permission};
+
+#[permission(IsAuthenticated && IsAdminUser)]
+#[authentication(Basic, Jwt, Basic)]
+fn handler() -> &'static str {
+    ""
+}
+
+fn main() {}

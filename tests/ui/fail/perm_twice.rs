@@ -1,0 +1,10 @@
+use auth_runtime::{authentication, permission};
+
+#[authentication(Basic)]
+#[permission(IsAuthenticated)]
+#[permission(IsAdminUser)]
+async fn handler() -> &'static str {
+    ""
+}
+
+fn main() {}
