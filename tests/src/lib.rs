@@ -1,1 +1,250 @@
-//! Test helpers.
+//! Shared helpers of the integration tests: a fresh database per test (SQLite file, or a new
+//! PostgreSQL database when `TEST_DATABASE_URL` is set), the example app served over real
+//! HTTP on a free loopback port, and a `reqwest` client.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use actix_web::HttpServer;
+use auth_runtime::users::{NewUser, create_user};
+use auth_runtime::{Auth, SecretKey, User};
+use example_app::Settings;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A new SQLite file in a temporary directory.
+    Sqlite,
+    /// A new database on the server of `TEST_DATABASE_URL`.
+    Postgres,
+}
+
+/// A fresh, migrated database. The SQLite file lives as long as this value.
+pub struct TestDb {
+    /// Connection URL.
+    pub url: String,
+    /// Connection (migrated).
+    pub db: DatabaseConnection,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The PostgreSQL server URL for tests, or `None` (the PostgreSQL variant then is skipped,
+/// except under CI, where a missing `TEST_DATABASE_URL` fails the test).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(std::env::var("CI").is_err(), "CI is set but TEST_DATABASE_URL is not: PostgreSQL tests would not run");
+            None
+        }
+    }
+}
+
+impl TestDb {
+    /// A new empty database on `backend`, migrated with the example app's migrations.
+    /// `None` when the backend is PostgreSQL and no server is configured.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let (url, dir) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.sqlite3").display());
+                (url, Some(dir))
+            }
+            Backend::Postgres => {
+                let server = postgres_url()?;
+                let admin = Database::connect(&server).await.expect("connect TEST_DATABASE_URL");
+                let name = format!("authtest_{}_{}_{}", std::process::id(), n, rand_suffix());
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
+                admin.close().await.ok();
+                (replace_db_name(&server, &name), None)
+            }
+        };
+        let db = example_app::connect(&url).await.expect("connect and migrate");
+        Some(TestDb { url, db, _dir: dir })
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
+}
+
+/// Replaces the database name (the path) of a `postgres://` URL, keeping the query.
+pub fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..host_end], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// The example app, served over real HTTP on a free loopback port.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The framework state the server uses.
+    pub auth: Auth,
+    /// The database.
+    pub db: TestDb,
+    /// A client without cookies.
+    pub client: reqwest::Client,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    /// Starts the example app with default settings on `backend`.
+    pub async fn start(backend: Backend) -> Option<TestApp> {
+        Self::with_settings(backend, Settings::default()).await
+    }
+
+    /// Starts the example app with `settings` on `backend`.
+    pub async fn with_settings(backend: Backend, settings: Settings) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        let auth = example_app::build_auth(db.db.clone(), &settings).await.expect("auth");
+        Some(Self::serve(db, auth, None))
+    }
+
+    /// Serves the example app (`routes == None`) or an app made of `routes` with the same
+    /// state and error handling (tests of macros and permissions bring their own handlers).
+    pub fn serve(db: TestDb, auth: Auth, routes: Option<fn(&mut actix_web::web::ServiceConfig)>) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = auth.clone();
+        let handle = match routes {
+            None => {
+                let server = HttpServer::new(move || example_app::app(state.clone()))
+                    .workers(1)
+                    .disable_signals()
+                    .listen(listener)
+                    .expect("listen")
+                    .run();
+                let handle = server.handle();
+                actix_web::rt::spawn(server);
+                handle
+            }
+            Some(routes) => {
+                let server = HttpServer::new(move || {
+                    actix_web::App::new()
+                        .app_data(state.clone())
+                        .app_data(auth_runtime::http::json_config(auth_runtime::http::DEFAULT_BODY_LIMIT))
+                        .app_data(auth_runtime::http::path_config())
+                        .configure(routes)
+                        .default_service(actix_web::web::to(auth_runtime::http::not_found))
+                        .wrap(auth_runtime::http::json_errors())
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .expect("listen")
+                .run();
+                let handle = server.handle();
+                actix_web::rt::spawn(server);
+                handle
+            }
+        };
+        TestApp { base, auth, db, client: reqwest::Client::new(), server: handle }
+    }
+
+    /// `base + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Creates an active user with `password`; `staff` sets `is_staff`.
+    pub async fn user(&self, username: &str, password: &str, staff: bool) -> User {
+        create_user(
+            &self.auth,
+            NewUser {
+                username: username.into(),
+                email: String::new(),
+                password: password.into(),
+                is_staff: staff,
+                is_active: true,
+            },
+        )
+        .await
+        .expect("create user")
+    }
+
+    /// Obtains an API token through `POST /api/auth/token`.
+    pub async fn token(&self, username: &str, password: &str) -> String {
+        let res = self
+            .client
+            .post(self.url("/api/auth/token"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status(), 200, "obtaining a token");
+        let body: serde_json::Value = res.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Stops the server.
+    pub async fn stop(self) {
+        self.server.stop(false).await;
+    }
+}
+
+/// A fixed 64-byte secret for tests that build their own state.
+pub fn test_secret() -> SecretKey {
+    SecretKey::new(vec![7u8; 64]).expect("secret")
+}
+
+/// The response's status, `WWW-Authenticate` values and JSON body.
+pub async fn parts(res: reqwest::Response) -> (u16, Vec<String>, serde_json::Value) {
+    let status = res.status().as_u16();
+    let challenges = res
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("").to_owned())
+        .collect();
+    let text = res.text().await.expect("body");
+    let body = if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")) };
+    (status, challenges, body)
+}
+
+/// `Authorization: Basic base64(user:pass)`.
+pub fn basic(user: &str, pass: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+}
+
+/// Generates one test per backend: `NAME::sqlite` and `NAME::postgres` (the latter is
+/// skipped without `TEST_DATABASE_URL`, and fails under CI without it). The body receives a
+/// started [`TestApp`] with default settings, or use [`db_test!`] with `settings = EXPR`.
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, |$app:ident| $body:block) => {
+        $crate::db_test!($name, settings = ::example_app::Settings::default(), |$app| $body);
+    };
+    ($name:ident, settings = $settings:expr, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run(backend: $crate::Backend) {
+                let Some($app) = $crate::TestApp::with_settings(backend, $settings).await else {
+                    eprintln!("skipped: TEST_DATABASE_URL is not set");
+                    return;
+                };
+                $body
+            }
+            #[actix_web::rt::test]
+            async fn sqlite() {
+                run($crate::Backend::Sqlite).await;
+            }
+            #[actix_web::rt::test]
+            async fn postgres() {
+                run($crate::Backend::Postgres).await;
+            }
+        }
+    };
+}
