@@ -173,7 +173,7 @@ pub fn needs_rehash(stored: &str, current: &Params) -> bool {
     let Ok(hash) = PasswordHash::new(stored) else {
         return true;
     };
-    if hash.algorithm.as_str() != "argon2id" || hash.version.map(u32::from) != Some(0x13) {
+    if hash.algorithm.as_str() != "argon2id" || hash.version != Some(0x13) {
         return true;
     }
     let Ok(p) = Params::try_from(&hash) else {

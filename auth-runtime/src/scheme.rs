@@ -59,7 +59,7 @@ pub trait Chain: 'static {
 
     /// One challenge per scheme that has one, in chain order, one per auth-scheme name. When
     /// `rejection` names a scheme (by [`Scheme::NAME`]), that scheme's challenge carries it.
-    fn challenges(auth: &Auth, rejection: Option<(&'static str, &AuthError)>) -> Vec<String>;
+    fn challenges(auth: &Auth, rejection: Option<Rejection<'_>>) -> Vec<String>;
 }
 
 /// Adds `challenge` to `list` unless a challenge for the same auth-scheme is there already;
@@ -107,7 +107,7 @@ macro_rules! impl_chain {
                 Ok(None)
             }
 
-            fn challenges(auth: &Auth, rejection: Option<(&'static str, &AuthError)>) -> Vec<String> {
+            fn challenges(auth: &Auth, rejection: Option<Rejection<'_>>) -> Vec<String> {
                 let mut list = Vec::new();
                 $(
                     let err = rejection.filter(|(name, _)| *name == $s::NAME).map(|(_, e)| e);
@@ -128,6 +128,9 @@ impl_chain!(A, B, C, D, E, F);
 impl_chain!(A, B, C, D, E, F, G);
 impl_chain!(A, B, C, D, E, F, G, H);
 
+/// Which scheme (by [`Scheme::NAME`]) rejected the request, and how.
+pub type Rejection<'a> = (&'static str, &'a AuthError);
+
 /// The boxed future of a type-erased chain.
 pub(crate) type ChainFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<Principal>, AuthError>> + 'a>>;
@@ -137,7 +140,7 @@ pub(crate) type ChainFuture<'a> =
 #[derive(Clone, Copy)]
 pub(crate) struct ErasedChain {
     pub(crate) authenticate: for<'a> fn(&'a HttpRequest, &'a Auth) -> ChainFuture<'a>,
-    pub(crate) challenges: fn(&Auth, Option<(&'static str, &AuthError)>) -> Vec<String>,
+    pub(crate) challenges: fn(&Auth, Option<Rejection<'_>>) -> Vec<String>,
 }
 
 impl ErasedChain {
@@ -160,7 +163,7 @@ impl Chain for DefaultChain {
         (auth.default_chain().authenticate)(req, auth).await
     }
 
-    fn challenges(auth: &Auth, rejection: Option<(&'static str, &AuthError)>) -> Vec<String> {
+    fn challenges(auth: &Auth, rejection: Option<Rejection<'_>>) -> Vec<String> {
         (auth.default_chain().challenges)(auth, rejection)
     }
 }

@@ -82,10 +82,10 @@ impl SecretKey {
         if let Some(given) = given.filter(|g| !g.is_empty()) {
             return SecretKey::new(given.as_bytes());
         }
-        if let Some(row) = settings::Entity::find_by_id(KEY_NAME).one(db).await? {
-            if let Ok(bytes) = hex::decode(row.value) {
-                return SecretKey::new(bytes);
-            }
+        if let Some(row) = settings::Entity::find_by_id(KEY_NAME).one(db).await?
+            && let Ok(bytes) = hex::decode(row.value)
+        {
+            return SecretKey::new(bytes);
         }
         let key = SecretKey::generate();
         let row = settings::ActiveModel {

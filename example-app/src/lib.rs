@@ -33,7 +33,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://example-app.sqlite3?mode=rwc";
 ///
 /// Values come from these defaults, then `example-app.toml` (optional), then `AUTH_*`
 /// environment variables (`AUTH_TOKEN_TTL` sets `token.ttl`, in seconds).
-#[derive(Debug, Clone, Serialize, Deserialize, AuthSettings)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, AuthSettings)]
 #[auth(chain(Basic, Token), permission(IsAuthenticated))]
 #[serde(default)]
 pub struct Settings {
@@ -48,23 +48,13 @@ pub struct Settings {
     pub secret_key: Option<String>,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            basic: BasicConfig::default(),
-            token: TokenConfig::default(),
-            secret_key: None,
-        }
-    }
-}
-
 impl Settings {
     /// Loads the settings: defaults, then `example-app.toml` if present, then `AUTH_*`
     /// environment variables (`AUTH_<SECTION>_<FIELD>` sets `<section>.<field>`).
     ///
     /// # Errors
     /// A value of the wrong type (e.g. `AUTH_TOKEN_TTL=soon`).
-    pub fn load() -> Result<Self, figment::Error> {
+    pub fn load() -> Result<Self, Box<figment::Error>> {
         Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file("example-app.toml"))
             .merge(Env::prefixed("AUTH_").map(|key| {
@@ -78,6 +68,7 @@ impl Settings {
                 key.into()
             }))
             .extract()
+            .map_err(Box::new)
     }
 }
 
