@@ -12,7 +12,8 @@ use syn::{Generics, Type};
 /// configuration type is `<::auth_runtime::schemes::NAME as ::auth_runtime::Scheme>::Config`
 /// (conventionally `auth_runtime::NAMEConfig`). Adding a scheme means adding
 /// one row here and nothing else.
-pub(crate) const SCHEMES: &[(&str, &str)] = &[("Basic", "basic"), ("Token", "token")];
+pub(crate) const SCHEMES: &[(&str, &str)] =
+    &[("Basic", "basic"), ("Token", "token"), ("Jwt", "jwt")];
 
 /// Permissions provided by `auth_runtime::permissions` that may be named with
 /// a bare identifier in `#[permission(..)]`.

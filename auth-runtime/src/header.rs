@@ -62,6 +62,21 @@ impl<'a> Authorization<'a> {
     }
 }
 
+/// Quotes `s` as an RFC 9110 quoted-string for a challenge parameter: `"` and `\` are
+/// backslash-escaped and control characters dropped, so no input can break the header.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars().filter(|c| !c.is_control()) {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +109,11 @@ mod tests {
                 .credentials(),
             Credentials::One(b"abc")
         );
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("a\"b\\c\n"), "\"a\\\"b\\\\c\"");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Authentication for actix-web, in the manner of Django REST Framework: schemes tried in a
 //! chain, then permissions, with safe defaults.
 //!
-//! - Schemes: [`schemes::Basic`] (RFC 7617) and [`schemes::Token`] (hashed API tokens).
+//! - Schemes: [`schemes::Basic`] (RFC 7617), [`schemes::Token`] (hashed API tokens) and
+//!   [`schemes::Jwt`] (access and refresh JWTs with rotation and a blacklist).
 //! - Chain: `#[authentication(Basic, Token)]` on a handler, or the default chain declared by
 //!   `#[derive(AuthSettings)]`; see [`scheme`].
 //! - Permissions: `#[permission(IsAuthenticated & IsAdminUser)]`; see [`permissions`].
@@ -38,6 +39,6 @@ pub use auth_macros::{AuthSettings, authentication, permission};
 pub use error::AuthError;
 pub use principal::{MaybePrincipal, Principal, SchemeData, User};
 pub use scheme::{Chain, Outcome, Scheme};
-pub use schemes::{BasicConfig, TokenConfig};
+pub use schemes::{BasicConfig, JwtConfig, TokenConfig};
 pub use secret::SecretKey;
 pub use state::{Auth, AuthBuilder, AuthSettings};

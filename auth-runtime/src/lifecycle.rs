@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 
 use crate::error::AuthError;
 use crate::principal::User;
-use crate::schemes::token;
+use crate::schemes::{jwt, token};
 use crate::state::Auth;
 use crate::users::entity as users;
 
@@ -39,7 +39,8 @@ pub async fn find_user(auth: &Auth, username: &str) -> Result<User, LifecycleErr
         .ok_or_else(|| LifecycleError::UnknownUser(username.to_owned()))
 }
 
-/// Sets a new password and ends every credential issued before it: all API tokens.
+/// Sets a new password and ends every credential issued before it: all API tokens and
+/// every JWT (access and refresh, through the per-user revocation time).
 ///
 /// # Errors
 /// Unknown user or store failure.
@@ -52,6 +53,7 @@ pub async fn change_password(
     let hash = auth.passwords().hash(password).await?;
     auth.users().set_password_hash(user.id, &hash).await?;
     token::revoke_user_tokens(auth.db(), user.id).await?;
+    jwt::revoke_all(auth.db(), user.id).await?;
     Ok(user)
 }
 
@@ -80,6 +82,7 @@ pub async fn set_active(auth: &Auth, username: &str, active: bool) -> Result<Use
 pub async fn delete_user(auth: &Auth, username: &str) -> Result<(), LifecycleError> {
     let user = find_user(auth, username).await?;
     token::revoke_user_tokens(auth.db(), user.id).await?;
+    jwt::revoke_all(auth.db(), user.id).await?;
     users::Entity::delete_by_id(user.id).exec(auth.db()).await?;
     Ok(())
 }
@@ -104,6 +107,7 @@ pub struct FlushCounts {
 pub async fn flush_expired(auth: &Auth) -> Result<FlushCounts, AuthError> {
     Ok(FlushCounts {
         api_tokens: token::delete_expired_tokens(auth.db()).await?,
+        refresh_tokens: jwt::delete_expired(auth.db()).await?,
         ..FlushCounts::default()
     })
 }

@@ -1,5 +1,6 @@
-//! Database migrations (each named `mYYYYMMDD_NNNNNN_what`, unique across apps) of the framework's tables, as sea-orm-migration values that an
-//! application adds to its own migrator (or runs with [`Migrator`]).
+//! Database migrations of the framework's tables, as sea-orm-migration values that an
+//! application adds to its own migrator (or runs with [`Migrator`]). Each is named
+//! `mYYYYMMDD_NNNNNN_what`, unique across apps.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -10,6 +11,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateUsers),
         Box::new(CreateAuthTokens),
         Box::new(CreateAuthSettings),
+        Box::new(CreateJwtTables),
     ]
 }
 
@@ -137,6 +139,70 @@ impl MigrationTrait for CreateAuthSettings {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table("auth_settings").to_owned())
+            .await
+    }
+}
+
+/// Creates `jwt_refresh_tokens` (issued refresh tokens, rotated and blacklisted ones) and
+/// `auth_revocations` (per-user "revoke all" times).
+#[derive(Debug)]
+pub struct CreateJwtTables;
+
+impl MigrationName for CreateJwtTables {
+    fn name(&self) -> &str {
+        "m20261130_000004_create_jwt_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateJwtTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("jwt_refresh_tokens")
+                    .if_not_exists()
+                    .col(big_pk_auto("id"))
+                    .col(string_len_uniq("jti", 64))
+                    .col(string_len("family", 64))
+                    .col(big_integer("user_id"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("expires_at"))
+                    .col(timestamp_with_time_zone_null("rotated_at"))
+                    .col(timestamp_with_time_zone_null("blacklisted_at"))
+                    .to_owned(),
+            )
+            .await?;
+        for col in ["family", "user_id", "expires_at"] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(format!("jwt_refresh_tokens_{col}"))
+                        .table("jwt_refresh_tokens")
+                        .col(col)
+                        .if_not_exists()
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table("auth_revocations")
+                    .if_not_exists()
+                    .col(big_integer("user_id").primary_key())
+                    .col(big_integer("not_before"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("auth_revocations").to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table("jwt_refresh_tokens").to_owned())
             .await
     }
 }

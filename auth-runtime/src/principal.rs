@@ -43,6 +43,13 @@ pub enum SchemeData {
         /// The non-secret first characters of the key, for display.
         prefix: String,
     },
+    /// A JWT access (or sliding) token of the Jwt scheme.
+    Jwt {
+        /// The token's `jti`.
+        jti: String,
+        /// Every claim of the token, including the app's extra claims.
+        claims: Arc<serde_json::Map<String, serde_json::Value>>,
+    },
     /// Data of an application-defined scheme.
     Custom(Arc<str>),
 }

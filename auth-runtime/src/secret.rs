@@ -32,6 +32,9 @@ pub enum SecretKeyError {
     /// The database failed.
     #[error("could not read or store the secret key: {0}")]
     Store(#[from] DbErr),
+    /// Another key setting is wrong (e.g. a JWT PEM key).
+    #[error("{0}")]
+    Config(String),
 }
 
 impl SecretKey {

@@ -80,6 +80,11 @@ pub trait UserStore: Send + Sync + 'static {
     fn by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<StoredUser>, DbErr>>;
     /// Replaces the stored hash (re-hashing after a login with weaker parameters).
     fn set_password_hash<'a>(&'a self, id: i64, hash: &'a str) -> BoxFuture<'a, Result<(), DbErr>>;
+    /// Records a successful login now (Django's `last_login`); the default does nothing.
+    fn record_login(&self, id: i64) -> BoxFuture<'_, Result<(), DbErr>> {
+        let _ = id;
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The default [`UserStore`]: the `users` table through sea-orm.
@@ -130,6 +135,17 @@ impl UserStore for DbUserStore {
         Box::pin(async move {
             entity::Entity::update_many()
                 .col_expr(entity::Column::PasswordHash, Expr::value(hash))
+                .filter(entity::Column::Id.eq(id))
+                .exec(&self.db)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn record_login(&self, id: i64) -> BoxFuture<'_, Result<(), DbErr>> {
+        Box::pin(async move {
+            entity::Entity::update_many()
+                .col_expr(entity::Column::LastLogin, Expr::value(chrono::Utc::now()))
                 .filter(entity::Column::Id.eq(id))
                 .exec(&self.db)
                 .await?;

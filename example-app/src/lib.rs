@@ -12,8 +12,8 @@ use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpResponse, web};
 use auth_runtime::http::{self as auth_http, method_not_allowed};
 use auth_runtime::{
-    Auth, AuthError, AuthSettings, BasicConfig, MaybePrincipal, Principal, SecretKey, TokenConfig,
-    authentication, permission,
+    Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, MaybePrincipal, Principal, SecretKey,
+    TokenConfig, authentication, permission,
 };
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -33,8 +33,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://example-app.sqlite3?mode=rwc";
 ///
 /// Values come from these defaults, then `example-app.toml` (optional), then `AUTH_*`
 /// environment variables (`AUTH_TOKEN_TTL` sets `token.ttl`, in seconds).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, AuthSettings)]
-#[auth(chain(Basic, Token), permission(IsAuthenticated))]
+#[derive(Debug, Clone, Serialize, Deserialize, AuthSettings)]
+#[auth(chain(Basic, Token, Jwt), permission(IsAuthenticated))]
 #[serde(default)]
 pub struct Settings {
     /// HTTP Basic: the realm of the challenge.
@@ -43,9 +43,29 @@ pub struct Settings {
     /// API tokens: keyword and lifetime (`ttl`, seconds; none by default).
     #[auth(token)]
     pub token: TokenConfig,
+    /// JWTs: lifetimes (`access_lifetime`, `refresh_lifetime`, seconds), rotation, keys.
+    #[auth(jwt)]
+    pub jwt: JwtConfig,
     /// `AUTH_SECRET_KEY`: at least 32 bytes; generated and kept in the database when unset.
     #[serde(skip_serializing)]
     pub secret_key: Option<String>,
+}
+
+impl Default for Settings {
+    /// The framework's defaults, with JWT refresh-token rotation and blacklisting after
+    /// rotation turned on (Simple JWT leaves them off).
+    fn default() -> Self {
+        Settings {
+            basic: BasicConfig::default(),
+            token: TokenConfig::default(),
+            jwt: JwtConfig {
+                rotate_refresh_tokens: true,
+                blacklist_after_rotation: true,
+                ..JwtConfig::default()
+            },
+            secret_key: None,
+        }
+    }
 }
 
 impl Settings {
@@ -104,7 +124,10 @@ pub async fn build_auth(
     settings: &Settings,
 ) -> Result<Auth, auth_runtime::secret::SecretKeyError> {
     let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await?;
-    Ok(Auth::builder(db, secret).settings(settings).build())
+    let auth = Auth::builder(db, secret).settings(settings).build();
+    auth_runtime::schemes::jwt::check_config(&auth)
+        .map_err(auth_runtime::secret::SecretKeyError::Config)?;
+    Ok(auth)
 }
 
 /// The application: every route of the contract, JSON errors for everything, and trailing
@@ -140,6 +163,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/whoami").get(whoami))
         .service(resource("/api/basic/whoami").get(basic_whoami))
         .service(resource("/api/token/whoami").get(token_whoami))
+        .service(resource("/api/jwt/whoami").get(jwt_whoami))
         .service(resource("/api/books").get(books::list).post(books::create))
         .service(
             resource("/api/books/{id}")
@@ -147,7 +171,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .delete(books::delete),
         )
         .service(resource("/api/admin/users").get(admin_users))
-        .service(web::scope("/api/auth").configure(auth_runtime::endpoints::token_routes));
+        .service(
+            web::scope("/api/auth")
+                .configure(auth_runtime::endpoints::token_routes)
+                .configure(auth_runtime::endpoints::jwt_routes),
+        );
 }
 
 /// `GET /api/health`: public. 200 `{"status": "ok", "database": "ok"}`, or 503 with
@@ -182,6 +210,12 @@ async fn basic_whoami(principal: Principal) -> HttpResponse {
 /// `GET /api/token/whoami`: only API tokens.
 #[authentication(Token)]
 async fn token_whoami(principal: Principal) -> HttpResponse {
+    describe(&principal)
+}
+
+/// `GET /api/jwt/whoami`: only JWT access tokens.
+#[authentication(Jwt)]
+async fn jwt_whoami(principal: Principal) -> HttpResponse {
     describe(&principal)
 }
 

@@ -127,21 +127,6 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(password)
 }
 
-/// Renders a flat JSON object on one line with a space after `:` and `,` (as CONTRACT.md
-/// shows it: `{"api_tokens": 0, ...}`).
-fn one_line_json(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Object(map) => {
-            let fields: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{}: {}", serde_json::Value::from(k.as_str()), v))
-                .collect();
-            format!("{{{}}}", fields.join(", "))
-        }
-        other => other.to_string(),
-    }
-}
-
 fn user_error(e: LifecycleError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
@@ -243,7 +228,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::FlushExpiredTokens => {
             let counts = lifecycle::flush_expired(&auth).await?;
-            println!("{}", one_line_json(&serde_json::to_value(counts)?));
+            println!(
+                "{{\"api_tokens\": {}, \"refresh_tokens\": {}, \"sessions\": {}, \"oauth2\": {}}}",
+                counts.api_tokens, counts.refresh_tokens, counts.sessions, counts.oauth2
+            );
         }
     }
     Ok(())

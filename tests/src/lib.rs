@@ -37,7 +37,10 @@ pub fn postgres_url() -> Option<String> {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            assert!(std::env::var("CI").is_err(), "CI is set but TEST_DATABASE_URL is not: PostgreSQL tests would not run");
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI is set but TEST_DATABASE_URL is not: PostgreSQL tests would not run"
+            );
             None
         }
     }
@@ -51,32 +54,48 @@ impl TestDb {
         let (url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.sqlite3").display());
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("test.sqlite3").display()
+                );
                 (url, Some(dir))
             }
             Backend::Postgres => {
                 let server = postgres_url()?;
-                let admin = Database::connect(&server).await.expect("connect TEST_DATABASE_URL");
+                let admin = Database::connect(&server)
+                    .await
+                    .expect("connect TEST_DATABASE_URL");
                 let name = format!("authtest_{}_{}_{}", std::process::id(), n, rand_suffix());
-                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create database");
                 admin.close().await.ok();
                 (replace_db_name(&server, &name), None)
             }
         };
-        let db = example_app::connect(&url).await.expect("connect and migrate");
+        let db = example_app::connect(&url)
+            .await
+            .expect("connect and migrate");
         Some(TestDb { url, db, _dir: dir })
     }
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
 }
 
 /// Replaces the database name (the path) of a `postgres://` URL, keeping the query.
 pub fn replace_db_name(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{}", &base[..host_end], name);
     if let Some(q) = query {
         out.push('?');
@@ -107,13 +126,19 @@ impl TestApp {
     /// Starts the example app with `settings` on `backend`.
     pub async fn with_settings(backend: Backend, settings: Settings) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let auth = example_app::build_auth(db.db.clone(), &settings).await.expect("auth");
+        let auth = example_app::build_auth(db.db.clone(), &settings)
+            .await
+            .expect("auth");
         Some(Self::serve(db, auth, None))
     }
 
     /// Serves the example app (`routes == None`) or an app made of `routes` with the same
     /// state and error handling (tests of macros and permissions bring their own handlers).
-    pub fn serve(db: TestDb, auth: Auth, routes: Option<fn(&mut actix_web::web::ServiceConfig)>) -> TestApp {
+    pub fn serve(
+        db: TestDb,
+        auth: Auth,
+        routes: Option<fn(&mut actix_web::web::ServiceConfig)>,
+    ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = auth.clone();
@@ -133,7 +158,9 @@ impl TestApp {
                 let server = HttpServer::new(move || {
                     actix_web::App::new()
                         .app_data(state.clone())
-                        .app_data(auth_runtime::http::json_config(auth_runtime::http::DEFAULT_BODY_LIMIT))
+                        .app_data(auth_runtime::http::json_config(
+                            auth_runtime::http::DEFAULT_BODY_LIMIT,
+                        ))
                         .app_data(auth_runtime::http::path_config())
                         .configure(routes)
                         .default_service(actix_web::web::to(auth_runtime::http::not_found))
@@ -149,7 +176,13 @@ impl TestApp {
                 handle
             }
         };
-        TestApp { base, auth, db, client: reqwest::Client::new(), server: handle }
+        TestApp {
+            base,
+            auth,
+            db,
+            client: reqwest::Client::new(),
+            server: handle,
+        }
     }
 
     /// `base + path`.
@@ -208,14 +241,21 @@ pub async fn parts(res: reqwest::Response) -> (u16, Vec<String>, serde_json::Val
         .map(|v| v.to_str().unwrap_or("").to_owned())
         .collect();
     let text = res.text().await.expect("body");
-    let body = if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")) };
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+    };
     (status, challenges, body)
 }
 
 /// `Authorization: Basic base64(user:pass)`.
 pub fn basic(user: &str, pass: &str) -> String {
     use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
 }
 
 /// Generates one test per backend: `NAME::sqlite` and `NAME::postgres` (the latter is
@@ -224,7 +264,11 @@ pub fn basic(user: &str, pass: &str) -> String {
 #[macro_export]
 macro_rules! db_test {
     ($name:ident, |$app:ident| $body:block) => {
-        $crate::db_test!($name, settings = ::example_app::Settings::default(), |$app| $body);
+        $crate::db_test!(
+            $name,
+            settings = ::example_app::Settings::default(),
+            |$app| $body
+        );
     };
     ($name:ident, settings = $settings:expr, |$app:ident| $body:block) => {
         mod $name {

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::error::AuthError;
-use crate::header::{Authorization, Credentials};
+use crate::header::{Authorization, Credentials, quote};
 use crate::principal::{Principal, SchemeData};
 use crate::scheme::{Outcome, Scheme};
 use crate::state::Auth;
@@ -33,20 +33,6 @@ impl Default for BasicConfig {
             realm: "api".into(),
         }
     }
-}
-
-/// Quotes `s` as an RFC 9110 quoted-string (backslash-escaping `"` and `\`).
-pub(crate) fn quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars().filter(|c| !c.is_control()) {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 /// Decodes Basic credentials into `(username, password)`.
@@ -103,7 +89,7 @@ impl Scheme for Basic {
         let realm = auth
             .config::<BasicConfig>()
             .map_or("api", |c| c.realm.as_str());
-        Some(format!("Basic realm={}, charset=\"UTF-8\"", quoted(realm)))
+        Some(format!("Basic realm={}, charset=\"UTF-8\"", quote(realm)))
     }
 }
 
@@ -140,10 +126,5 @@ mod tests {
         assert!(detail(Credentials::One(bad.as_bytes())).contains("UTF-8"));
         let nocolon = STANDARD.encode("alice");
         assert!(detail(Credentials::One(nocolon.as_bytes())).contains("username:password"));
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quoted("a\"b\\c"), "\"a\\\"b\\\\c\"");
     }
 }

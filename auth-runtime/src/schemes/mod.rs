@@ -1,7 +1,9 @@
 //! The built-in authentication schemes, one module each.
 
 pub mod basic;
+pub mod jwt;
 pub mod token;
 
 pub use basic::{Basic, BasicConfig};
+pub use jwt::{Jwt, JwtConfig};
 pub use token::{Token, TokenConfig};

@@ -94,3 +94,6 @@ pub async fn revoke_all_tokens(
     }
     Ok(no_content())
 }
+
+pub mod jwt;
+pub use jwt::jwt_routes;
