@@ -28,6 +28,7 @@ pub mod principal;
 pub mod scheme;
 pub mod schemes;
 pub mod secret;
+pub mod sessions;
 mod state;
 pub mod users;
 
@@ -39,6 +40,6 @@ pub use auth_macros::{AuthSettings, authentication, permission};
 pub use error::AuthError;
 pub use principal::{MaybePrincipal, Principal, SchemeData, User};
 pub use scheme::{Chain, Outcome, Scheme};
-pub use schemes::{BasicConfig, JwtConfig, TokenConfig};
+pub use schemes::{BasicConfig, JwtConfig, SessionConfig, TokenConfig};
 pub use secret::SecretKey;
 pub use state::{Auth, AuthBuilder, AuthSettings};

@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 
 use crate::error::AuthError;
 use crate::principal::User;
-use crate::schemes::{jwt, token};
+use crate::schemes::{jwt, session, token};
 use crate::state::Auth;
 use crate::users::entity as users;
 
@@ -39,26 +39,24 @@ pub async fn find_user(auth: &Auth, username: &str) -> Result<User, LifecycleErr
         .ok_or_else(|| LifecycleError::UnknownUser(username.to_owned()))
 }
 
-/// Sets a new password and ends every credential issued before it: all API tokens and
-/// every JWT (access and refresh, through the per-user revocation time).
+/// Sets a new password and ends every credential issued before it: all API tokens, every
+/// JWT (access and refresh, through the per-user revocation time) and every session.
 ///
 /// # Errors
 /// Unknown user or store failure.
-pub async fn change_password(
-    auth: &Auth,
-    username: &str,
-    password: &str,
-) -> Result<User, LifecycleError> {
+pub async fn change_password(auth: &Auth, username: &str, password: &str) -> Result<User, LifecycleError> {
     let user = find_user(auth, username).await?;
     let hash = auth.passwords().hash(password).await?;
     auth.users().set_password_hash(user.id, &hash).await?;
     token::revoke_user_tokens(auth.db(), user.id).await?;
     jwt::revoke_all(auth.db(), user.id).await?;
+    session::end_user_sessions(auth, user.id).await?;
     Ok(user)
 }
 
-/// Sets `is_active`. While inactive, every credential of the user is refused by the schemes
-/// (they check `is_active` on each request); unexpired ones work again after re-activation.
+/// Sets `is_active`. Deactivation ends the user's sessions; every other credential is
+/// refused while the user is inactive (the schemes check `is_active` on each request), and
+/// unexpired ones work again after re-activation.
 ///
 /// # Errors
 /// Unknown user or store failure.
@@ -69,10 +67,10 @@ pub async fn set_active(auth: &Auth, username: &str, active: bool) -> Result<Use
         .filter(users::Column::Id.eq(user.id))
         .exec(auth.db())
         .await?;
-    Ok(User {
-        is_active: active,
-        ..user
-    })
+    if !active {
+        session::end_user_sessions(auth, user.id).await?;
+    }
+    Ok(User { is_active: active, ..user })
 }
 
 /// Deletes the user and everything issued to them.
@@ -83,6 +81,7 @@ pub async fn delete_user(auth: &Auth, username: &str) -> Result<(), LifecycleErr
     let user = find_user(auth, username).await?;
     token::revoke_user_tokens(auth.db(), user.id).await?;
     jwt::revoke_all(auth.db(), user.id).await?;
+    session::end_user_sessions(auth, user.id).await?;
     users::Entity::delete_by_id(user.id).exec(auth.db()).await?;
     Ok(())
 }
@@ -94,7 +93,7 @@ pub struct FlushCounts {
     pub api_tokens: u64,
     /// Refresh-token records whose tokens have expired (JWT).
     pub refresh_tokens: u64,
-    /// Expired server-side sessions.
+    /// Expired server-side sessions (database store).
     pub sessions: u64,
     /// Expired OAuth2 grants and tokens.
     pub oauth2: u64,
@@ -108,6 +107,7 @@ pub async fn flush_expired(auth: &Auth) -> Result<FlushCounts, AuthError> {
     Ok(FlushCounts {
         api_tokens: token::delete_expired_tokens(auth.db()).await?,
         refresh_tokens: jwt::delete_expired(auth.db()).await?,
+        sessions: crate::sessions::delete_expired(auth.db()).await?,
         ..FlushCounts::default()
     })
 }

@@ -143,15 +143,30 @@ impl MigrationTrait for CreateAuthSettings {
     }
 }
 
-/// Creates `jwt_refresh_tokens` (issued refresh tokens, rotated and blacklisted ones) and
-/// `auth_revocations` (per-user "revoke all" times).
+/// Creates `jwt_refresh_tokens` (issued refresh tokens, rotated and blacklisted ones),
+/// `auth_revocations` (per-user "revoke all" times of JWTs and sessions) and `auth_sessions`
+/// (server-side sessions).
 #[derive(Debug)]
 pub struct CreateJwtTables;
 
 impl MigrationName for CreateJwtTables {
     fn name(&self) -> &str {
-        "m20261130_000004_create_jwt_tables"
+        "m20261130_000004_create_jwt_and_session_tables"
     }
+}
+
+/// Creates an index named `{table}_{col}` on one column.
+async fn index(manager: &SchemaManager<'_>, table: &'static str, col: &'static str) -> Result<(), DbErr> {
+    manager
+        .create_index(
+            Index::create()
+                .name(format!("{table}_{col}"))
+                .table(table)
+                .col(col)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await
 }
 
 #[async_trait::async_trait]
@@ -174,16 +189,7 @@ impl MigrationTrait for CreateJwtTables {
             )
             .await?;
         for col in ["family", "user_id", "expires_at"] {
-            manager
-                .create_index(
-                    Index::create()
-                        .name(format!("jwt_refresh_tokens_{col}"))
-                        .table("jwt_refresh_tokens")
-                        .col(col)
-                        .if_not_exists()
-                        .to_owned(),
-                )
-                .await?;
+            index(manager, "jwt_refresh_tokens", col).await?;
         }
         manager
             .create_table(
@@ -191,18 +197,33 @@ impl MigrationTrait for CreateJwtTables {
                     .table("auth_revocations")
                     .if_not_exists()
                     .col(big_integer("user_id").primary_key())
-                    .col(big_integer("not_before"))
+                    .col(big_integer("not_before").default(0))
+                    .col(big_integer("sessions_not_before").default(0))
                     .to_owned(),
             )
-            .await
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("auth_sessions")
+                    .if_not_exists()
+                    .col(string_len("key_digest", 64).primary_key())
+                    .col(text("state"))
+                    .col(big_integer_null("user_id"))
+                    .col(timestamp_with_time_zone("expires_at"))
+                    .to_owned(),
+            )
+            .await?;
+        for col in ["user_id", "expires_at"] {
+            index(manager, "auth_sessions", col).await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table("auth_revocations").to_owned())
-            .await?;
-        manager
-            .drop_table(Table::drop().table("jwt_refresh_tokens").to_owned())
-            .await
+        for table in ["auth_sessions", "auth_revocations", "jwt_refresh_tokens"] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
     }
 }

@@ -43,6 +43,8 @@ pub enum SchemeData {
         /// The non-secret first characters of the key, for display.
         prefix: String,
     },
+    /// A server-side session of the Session scheme.
+    Session,
     /// A JWT access (or sliding) token of the Jwt scheme.
     Jwt {
         /// The token's `jti`.

@@ -14,7 +14,7 @@ use crate::passwords::{PasswordConfig, Passwords};
 use crate::permissions::{IsAuthenticated, Permission};
 use crate::principal::User;
 use crate::scheme::{Chain, ErasedChain, Scheme};
-use crate::schemes::{Basic, BasicConfig, JwtConfig, Token, TokenConfig};
+use crate::schemes::{Basic, BasicConfig, JwtConfig, SessionConfig, Token, TokenConfig};
 use crate::secret::SecretKey;
 use crate::users::{DbUserStore, UserStore};
 
@@ -63,6 +63,7 @@ impl Auth {
         .with_config(BasicConfig::default())
         .with_config(TokenConfig::default())
         .with_config(JwtConfig::default())
+        .with_config(SessionConfig::default())
         .with_config(crate::schemes::jwt::KeyCache::default())
     }
 

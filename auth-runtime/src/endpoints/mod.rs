@@ -96,4 +96,6 @@ pub async fn revoke_all_tokens(
 }
 
 pub mod jwt;
+pub mod session;
 pub use jwt::jwt_routes;
+pub use session::session_routes;

@@ -565,6 +565,8 @@ pub mod entity {
             pub user_id: i64,
             /// Tokens with `iat` before this (seconds since the epoch) are refused.
             pub not_before: i64,
+            /// Sessions logged in before this (milliseconds since the epoch) are ended.
+            pub sessions_not_before: i64,
         }
 
         /// No relations.
@@ -594,6 +596,7 @@ pub async fn revoke_all(db: &DatabaseConnection, user_id: i64) -> Result<(), Aut
     revocation::Entity::insert(revocation::ActiveModel {
         user_id: Set(user_id),
         not_before: Set(next_second),
+        sessions_not_before: Set(0),
     })
     .on_conflict(
         OnConflict::column(revocation::Column::UserId)
@@ -609,6 +612,32 @@ pub async fn revoke_all(db: &DatabaseConnection, user_id: i64) -> Result<(), Aut
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Ends the sessions of a user logged in before `at_ms` (milliseconds since the epoch), in
+/// any session store (the Session scheme checks this time on each request).
+///
+/// # Errors
+/// 503 on a store failure.
+pub async fn revoke_sessions(db: &DatabaseConnection, user_id: i64, at_ms: i64) -> Result<(), AuthError> {
+    revocation::Entity::insert(revocation::ActiveModel {
+        user_id: Set(user_id),
+        not_before: Set(0),
+        sessions_not_before: Set(at_ms),
+    })
+    .on_conflict(OnConflict::column(revocation::Column::UserId).update_column(revocation::Column::SessionsNotBefore).to_owned())
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// The time (milliseconds since the epoch) before which the user's sessions are ended; 0
+/// when never.
+///
+/// # Errors
+/// 503 on a store failure.
+pub async fn sessions_not_before(db: &DatabaseConnection, user_id: i64) -> Result<i64, AuthError> {
+    Ok(revocation::Entity::find_by_id(user_id).one(db).await?.map_or(0, |r| r.sessions_not_before))
 }
 
 /// Deletes refresh records whose tokens have expired; returns how many. Blacklisted but

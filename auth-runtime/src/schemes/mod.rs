@@ -2,8 +2,10 @@
 
 pub mod basic;
 pub mod jwt;
+pub mod session;
 pub mod token;
 
 pub use basic::{Basic, BasicConfig};
 pub use jwt::{Jwt, JwtConfig};
+pub use session::{Session, SessionConfig};
 pub use token::{Token, TokenConfig};

@@ -1,0 +1,181 @@
+//! Session endpoints: `GET /api/auth/csrf`, `POST /api/auth/login`, `POST /api/auth/logout`
+//! (JSON), and the HTML login form at `GET`/`POST /accounts/login` (Django's `LoginView`).
+//! Mount with `cfg.configure(auth_runtime::endpoints::session_routes)` at the app's root.
+//!
+//! Login needs the CSRF token (login CSRF, as Django's login view); the session id and the
+//! CSRF token both change at login.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+
+use super::LoginRequest;
+use crate::error::AuthError;
+use crate::http::{JsonOrForm, method_not_allowed};
+use crate::schemes::session::{self, CSRF_FORM_FIELD};
+use crate::state::Auth;
+
+/// Registers `GET /api/auth/csrf`, `POST /api/auth/login`, `POST /api/auth/logout`,
+/// `GET`/`POST /accounts/login`, each 405 for other methods.
+pub fn session_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/auth/csrf").get(csrf).default_service(web::to(method_not_allowed)))
+        .service(web::resource("/api/auth/login").post(login).default_service(web::to(method_not_allowed)))
+        .service(web::resource("/api/auth/logout").post(logout).default_service(web::to(method_not_allowed)))
+        .service(
+            web::resource("/accounts/login")
+                .get(login_page)
+                .post(login_form)
+                .default_service(web::to(method_not_allowed)),
+        );
+}
+
+/// `GET /api/auth/csrf` -> 200 `{"csrf_token"}` and the `csrftoken` cookie (a freshly masked
+/// token of the session's secret; the session is created if needed).
+pub async fn csrf(req: HttpRequest, auth: Auth) -> HttpResponse {
+    let (token, cookie) = session::csrf_token(&req, &auth);
+    HttpResponse::Ok()
+        .cookie(cookie)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "csrf_token": token }))
+}
+
+/// A login body: the credentials and, for HTML forms, the CSRF field and `next`.
+#[derive(Debug, serde::Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    csrfmiddlewaretoken: Option<String>,
+    next: Option<String>,
+}
+
+/// Checks CSRF, then reads the body: with an `X-CSRFToken` header the header decides before
+/// the body is read; without it only a form body (with `csrfmiddlewaretoken`) can pass.
+async fn csrf_then_body(req: &HttpRequest, auth: &Auth, payload: &mut Payload) -> Result<LoginForm, AuthError> {
+    let header = auth.config::<crate::SessionConfig>().map_or("X-CSRFToken".into(), |c| c.csrf_header_name.clone());
+    let has_header = req.headers().contains_key(header.as_str());
+    let is_form = req.content_type().eq_ignore_ascii_case("application/x-www-form-urlencoded");
+    if has_header || !is_form {
+        session::check_csrf(req, auth, None)?;
+        return Ok(JsonOrForm::<LoginForm>::from_request(req, payload).await?.0);
+    }
+    let form = JsonOrForm::<LoginForm>::from_request(req, payload).await?.0;
+    session::check_csrf(req, auth, form.csrfmiddlewaretoken.as_deref())?;
+    Ok(form)
+}
+
+/// `POST /api/auth/login` `{"username", "password"}` with `X-CSRFToken` -> 200
+/// `{"username"}`, a fresh `sessionid` and a new `csrftoken`. Bad credentials -> 400
+/// `invalid_credentials`; CSRF failure -> 403 `csrf_failed`.
+pub async fn login(req: HttpRequest, auth: Auth, payload: web::Payload) -> Result<HttpResponse, AuthError> {
+    let form = csrf_then_body(&req, &auth, &mut payload.into_inner()).await?;
+    let body = LoginRequest { username: form.username, password: form.password };
+    let user = auth.check_password(&body.username, &body.password).await?.ok_or(AuthError::InvalidCredentials)?;
+    let cookie = session::login(&req, &auth, &user).await?;
+    Ok(HttpResponse::Ok().cookie(cookie).json(serde_json::json!({ "username": user.username })))
+}
+
+/// `POST /api/auth/logout` (Session scheme, with CSRF) -> 204; the session is deleted
+/// server-side and its cookie removed.
+#[crate::authentication(Session)]
+#[crate::permission(IsAuthenticated)]
+pub async fn logout(req: HttpRequest) -> HttpResponse {
+    session::logout(&req);
+    HttpResponse::NoContent().finish()
+}
+
+/// True for a `next` that stays on this site: a path starting with one `/`, without
+/// backslashes or control characters (no `//evil.example`, no `/\evil`, no `https:`).
+pub fn is_safe_next(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+}
+
+/// Escapes text for HTML content and quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The login page with a freshly masked CSRF token.
+fn page(req: &HttpRequest, auth: &Auth, next: &str, error: Option<&str>) -> HttpResponse {
+    let (token, cookie) = session::csrf_token(req, auth);
+    let error = error.map_or(String::new(), |e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape_html(e)));
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Log in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><main><h1>Log in</h1>{error}
+<form method="post" action="/accounts/login">
+<input type="hidden" name="{CSRF_FORM_FIELD}" value="{token}">
+<input type="hidden" name="next" value="{next}">
+<p><label>Username <input name="username" autocomplete="username" required autofocus></label></p>
+<p><label>Password <input name="password" type="password" autocomplete="current-password" required></label></p>
+<p><button type="submit">Log in</button></p>
+</form></main></body></html>"#,
+        next = escape_html(next),
+    );
+    HttpResponse::Ok()
+        .cookie(cookie)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("Content-Security-Policy", "frame-ancestors 'none'"))
+        .content_type("text/html; charset=utf-8")
+        .body(html)
+}
+
+/// The query of `GET /accounts/login`.
+#[derive(Debug, serde::Deserialize)]
+pub struct NextQuery {
+    /// Where to go after logging in (a same-site path).
+    pub next: Option<String>,
+}
+
+/// `GET /accounts/login?next=/path`: the HTML login form.
+pub async fn login_page(req: HttpRequest, auth: Auth, query: web::Query<NextQuery>) -> HttpResponse {
+    let next = query.into_inner().next.filter(|n| is_safe_next(n)).unwrap_or_else(|| "/".into());
+    page(&req, &auth, &next, None)
+}
+
+/// `POST /accounts/login` (form): 302 to `next` when it is a same-site path, else to `/`;
+/// bad credentials -> 200 with the form and an error; CSRF failure -> 403.
+pub async fn login_form(req: HttpRequest, auth: Auth, payload: web::Payload) -> Result<HttpResponse, AuthError> {
+    let form = csrf_then_body(&req, &auth, &mut payload.into_inner()).await?;
+    let next = form.next.filter(|n| is_safe_next(n)).unwrap_or_else(|| "/".into());
+    let Some(user) = auth.check_password(&form.username, &form.password).await? else {
+        return Ok(page(&req, &auth, &next, Some("Please enter a correct username and password.")));
+    };
+    let cookie = session::login(&req, &auth, &user).await?;
+    Ok(HttpResponse::Found().cookie(cookie).insert_header((header::LOCATION, next)).finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_must_be_a_same_site_path() {
+        for ok in ["/", "/api/books", "/o/authorize?client_id=x&state=y"] {
+            assert!(is_safe_next(ok), "{ok}");
+        }
+        for bad in ["//evil.example", "https://evil.example/", "/\\evil.example", "evil", "", "/\n/evil", "\\\\evil"] {
+            assert!(!is_safe_next(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape_html("\"><script>'&"), "&quot;&gt;&lt;script&gt;&#x27;&amp;");
+    }
+}
