@@ -3,7 +3,7 @@
 //! Runtime items are always named by their full path (`::auth_runtime::...`,
 //! `::actix_web::...`), so the user's code needs no imports.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::ItemFn;
 use syn::spanned::Spanned;
@@ -27,25 +27,64 @@ pub(crate) fn chain_type(chain: &[SchemeRef]) -> TokenStream {
 /// The value of a permission expression: built-ins become
 /// `::auth_runtime::permissions::NAME`, `&`/`|`/`!` become `And`/`Or`/`Not`,
 /// and the user's own permissions are emitted as written.
+///
+/// Each generated `And(..)`/`Or(..)`/`Not(..)` starts at its first operand's
+/// span and ends at its last operand's, so rustc reports an error about the
+/// whole value (e.g. "`NotAPermission: Permission` is not satisfied") on the
+/// user's expression.
 pub(crate) fn permission(expr: &PermExpr) -> TokenStream {
     match expr {
         PermExpr::Builtin(ident, args) => {
             quote_spanned!(ident.span()=> ::auth_runtime::permissions::#ident #args)
         }
         PermExpr::Custom(tokens) => tokens.clone(),
-        PermExpr::And(lhs, rhs) => {
-            let (lhs, rhs) = (permission(lhs), permission(rhs));
-            quote!(::auth_runtime::permissions::And(#lhs, #rhs))
-        }
-        PermExpr::Or(lhs, rhs) => {
-            let (lhs, rhs) = (permission(lhs), permission(rhs));
-            quote!(::auth_runtime::permissions::Or(#lhs, #rhs))
-        }
-        PermExpr::Not(operand) => {
-            let operand = permission(operand);
-            quote!(::auth_runtime::permissions::Not(#operand))
-        }
+        PermExpr::And(lhs, rhs) => combinator("And", None, &[permission(lhs), permission(rhs)]),
+        PermExpr::Or(lhs, rhs) => combinator("Or", None, &[permission(lhs), permission(rhs)]),
+        PermExpr::Not(bang, operand) => combinator("Not", Some(*bang), &[permission(operand)]),
     }
+}
+
+/// `::auth_runtime::permissions::NAME(OPERANDS..)`, spanned from `start` (the
+/// `!` of a negation) or else the first operand's first token, to the last
+/// operand's last token.
+fn combinator(name: &str, start: Option<Span>, operands: &[TokenStream]) -> TokenStream {
+    let first = start.unwrap_or_else(|| span_range(operands.first()).0);
+    let (_, last) = span_range(operands.last());
+    let name = Ident::new(name, first);
+    let mut args = Group::new(Delimiter::Parenthesis, quote!(#(#operands),*));
+    args.set_span(last);
+    quote_spanned!(first=> ::auth_runtime::permissions::#name #args)
+}
+
+/// The spans of the first and last tokens of `tokens`.
+fn span_range(tokens: Option<&TokenStream>) -> (Span, Span) {
+    let mut iter = tokens.into_iter().flat_map(|t| t.clone());
+    let first = iter.next().map_or_else(Span::call_site, |t| t.span());
+    let last = iter.last().map_or(first, |t| t.span());
+    (first, last)
+}
+
+/// A permission expression as a value whose type is checked on its own:
+///
+/// ```ignore
+/// { fn __auth_permission() -> impl ::auth_runtime::permissions::Permission { EXPR } __auth_permission() }
+/// ```
+///
+/// If `EXPR` is not a permission (say `IsAuthenticated | NotAPermission`),
+/// rustc reports it once, on the user's expression, instead of at the call
+/// that receives it; the caller then sees an opaque type that is a permission,
+/// so no second error follows.
+pub(crate) fn checked_permission(expr: &PermExpr) -> TokenStream {
+    let value = permission(expr);
+    let (first, last) = span_range(Some(&value));
+    let impl_token = quote_spanned!(first=> impl);
+    let trait_name = quote_spanned!(last=> Permission);
+    quote! {{
+        fn __auth_permission() -> #impl_token ::auth_runtime::permissions::#trait_name {
+            #value
+        }
+        __auth_permission()
+    }}
 }
 
 /// The wrapper generated for a handler carrying `#[authentication]` and/or
@@ -64,10 +103,15 @@ pub(crate) fn handler(spec: &HandlerSpec, f: ItemFn) -> TokenStream {
         ..
     } = f;
     let name = &sig.ident;
-    // The inner function's name carries the handler name's span: errors about
-    // its arguments or return type ("not an extractor", "not a responder") are
-    // reported on the handler's name.
-    let inner = Ident::new("__auth_inner", name.span());
+    // The call to `run` (and the inner function's name) carry the handler
+    // name's span: errors about the handler's arguments or return type ("not an
+    // extractor", "not a responder") are reported on the handler's name rather
+    // than on the whole attribute. The locals are mixed-site (hygienic): they
+    // cannot clash with or be seen by the user's code.
+    let span = name.span();
+    let inner = Ident::new("__auth_inner", span);
+    let req = Ident::new("__auth_req", Span::mixed_site().located_at(span));
+    let payload = Ident::new("__auth_payload", Span::mixed_site().located_at(span));
     let mut inner_sig = sig.clone();
     inner_sig.ident = inner.clone();
 
@@ -76,19 +120,21 @@ pub(crate) fn handler(spec: &HandlerSpec, f: ItemFn) -> TokenStream {
         None => quote!(::auth_runtime::__private::DefaultChain),
     };
     let permission = match &spec.permission {
-        Some(expr) => permission(expr),
+        Some(expr) => checked_permission(expr),
         None => quote!(::auth_runtime::permissions::DefaultPermission),
     };
-    let run = quote_spanned!(name.span()=> ::auth_runtime::__private::run);
+    let run = quote_spanned! {span=>
+        ::auth_runtime::__private::run::<#chain, _, _, _>(#req, #payload, #permission, #inner).await
+    };
 
     quote! {
         #(#attrs)*
         #vis async fn #name(
-            __auth_req: ::actix_web::HttpRequest,
-            __auth_payload: ::actix_web::web::Payload,
+            #req: ::actix_web::HttpRequest,
+            #payload: ::actix_web::web::Payload,
         ) -> ::actix_web::HttpResponse {
             #inner_sig #block
-            #run::<#chain, _, _, _>(__auth_req, __auth_payload, #permission, #inner).await
+            #run
         }
     }
 }
@@ -105,7 +151,7 @@ pub(crate) fn settings(spec: &SettingsSpec) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let chain = chain_type(chain);
     let perm = match perm {
-        Some(expr) => permission(expr),
+        Some(expr) => checked_permission(expr),
         None => quote!(::auth_runtime::permissions::IsAuthenticated),
     };
     let configs = configs.iter().map(|config| {

@@ -17,7 +17,7 @@ mod parse;
 
 use proc_macro::TokenStream;
 
-use crate::model::HandlerAttr;
+use crate::model::{Handler, HandlerAttr};
 
 /// Overrides the authentication chain of one actix-web handler.
 ///
@@ -35,7 +35,8 @@ use crate::model::HandlerAttr;
 ///
 /// The attribute may be placed above or below `#[get(..)]`, and combined with
 /// [`macro@permission`] in either order. The handler must be a free,
-/// non-generic `async fn`. Valid scheme names: `Basic`, `Token`.
+/// non-generic `async fn`. Schemes are named by their type in
+/// `auth_runtime::schemes` (`Basic`, `Token`, ...), without path or arguments.
 #[proc_macro_attribute]
 pub fn authentication(args: TokenStream, item: TokenStream) -> TokenStream {
     handler_attribute(HandlerAttr::Authentication, args.into(), item.into()).into()
@@ -101,9 +102,11 @@ fn handler_attribute(
     item: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
     match parse::handler(attr, args, item) {
-        Ok((spec, f)) => expand::handler(&spec, f),
-        Err((error, item)) => {
-            let mut tokens = error.into_compile_error();
+        Handler::Wrap(spec, f) => expand::handler(&spec, *f),
+        Handler::PassThrough(error, item) => {
+            let mut tokens = error
+                .map(syn::Error::into_compile_error)
+                .unwrap_or_default();
             tokens.extend(item);
             tokens
         }

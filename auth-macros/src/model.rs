@@ -1,7 +1,7 @@
 //! The parsed form of the macros' input: small plain types that `parse` builds
 //! and `expand` turns into tokens.
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use syn::{Generics, Type};
 
 /// Every authentication scheme the macros know, as `(name, settings key)`.
@@ -77,8 +77,8 @@ pub(crate) enum PermExpr {
     And(Box<PermExpr>, Box<PermExpr>),
     /// `a | b`.
     Or(Box<PermExpr>, Box<PermExpr>),
-    /// `!a`.
-    Not(Box<PermExpr>),
+    /// `!a`, with the span of the `!`.
+    Not(Span, Box<PermExpr>),
 }
 
 /// What a handler attribute (`#[authentication]` and/or `#[permission]`) asks for.
@@ -88,6 +88,16 @@ pub(crate) struct HandlerSpec {
     pub chain: Option<Vec<SchemeRef>>,
     /// The permission from `#[permission(..)]`; `None` means `DefaultPermission`.
     pub permission: Option<PermExpr>,
+}
+
+/// What to do with a function carrying a handler attribute.
+#[derive(Debug)]
+pub(crate) enum Handler {
+    /// Generate the wrapper.
+    Wrap(HandlerSpec, Box<syn::ItemFn>),
+    /// Emit the errors, if any, then the item (which may carry a sibling
+    /// attribute that will generate the wrapper).
+    PassThrough(Option<syn::Error>, TokenStream),
 }
 
 /// A field of the settings struct bound to a scheme with `#[auth(key)]`.

@@ -12,13 +12,13 @@ use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{
-    AttrStyle, Attribute, Data, DeriveInput, Expr, Fields, Item, ItemFn, Lit, Meta, Path, Token,
-    parenthesized, token,
+    AttrStyle, Attribute, Data, DeriveInput, Expr, Fields, Item, Lit, MacroDelimiter, Meta,
+    MetaList, Path, Token, parenthesized, token,
 };
 
 use crate::model::{
-    BUILTIN_PERMISSIONS, ConfigField, HandlerAttr, HandlerSpec, PermExpr, SCHEMES, STRUCT_OPTIONS,
-    Scheme, SchemeRef, SettingsSpec,
+    BUILTIN_PERMISSIONS, ConfigField, Handler, HandlerAttr, HandlerSpec, PermExpr, SCHEMES,
+    STRUCT_OPTIONS, Scheme, SchemeRef, SettingsSpec,
 };
 
 /// Accumulates errors so that the user sees them all at once.
@@ -40,6 +40,13 @@ impl Errors {
     /// Records an error spanning `tokens`.
     pub fn spanned(&mut self, tokens: impl ToTokens, message: impl Display) {
         self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// Records all errors of `other`.
+    pub fn push_all(&mut self, other: Errors) {
+        if let Some(error) = other.error {
+            self.push(error);
+        }
     }
 
     /// Whether no error has been recorded.
@@ -276,7 +283,7 @@ fn parse_unary(input: ParseStream, errors: &mut Errors) -> syn::Result<PermExpr>
         let bang: Token![!] = input.parse()?;
         operand_follows(input, &bang, "!")?;
         let operand = parse_unary(input, errors)?;
-        return Ok(PermExpr::Not(Box::new(operand)));
+        return Ok(PermExpr::Not(bang.spans[0], Box::new(operand)));
     }
     if input.peek(token::Paren) {
         let content;
@@ -471,34 +478,144 @@ fn item_head(item: &Item) -> TokenStream {
     head
 }
 
-/// Parses a handler attribute `attr` with arguments `args` on `item`, together
-/// with its sibling attribute if the item carries one.
-///
-/// On error returns all errors and the item to emit after them: the original
-/// item, minus any `#[authentication]`/`#[permission]` attributes already
-/// examined (so that their errors are not reported twice).
-pub(crate) fn handler(
+/// Splits the hand-over from an outer sibling (see [`hand_over`]) off the
+/// front of an attribute's arguments.
+fn take_hand_over(
     attr: HandlerAttr,
     args: TokenStream,
-    item: TokenStream,
-) -> Result<(HandlerSpec, ItemFn), (syn::Error, TokenStream)> {
+) -> (Option<(HandlerAttr, TokenStream)>, TokenStream) {
+    let mut iter = args.clone().into_iter();
+    if let (Some(TokenTree::Punct(at)), Some(TokenTree::Ident(name)), Some(TokenTree::Group(g))) =
+        (iter.next(), iter.next(), iter.next())
+        && at.as_char() == '@'
+        && g.delimiter() == Delimiter::Parenthesis
+        && let Some(from) = HandlerAttr::from_name(&name.to_string())
+        && from != attr
+    {
+        return (Some((from, g.stream())), iter.collect());
+    }
+    (None, args)
+}
+
+/// Gives the arguments `args` of handler attribute `from` to its sibling
+/// attribute `sibling`: `#[permission(X)]` becomes `#[permission(@authentication(ARGS) X)]`.
+///
+/// The sibling then generates the one wrapper with both. Handing over (rather
+/// than consuming the sibling) keeps the sibling's path resolved by rustc, so a
+/// `use auth_runtime::permission;` is not reported as unused.
+fn hand_over(sibling: &mut Attribute, from: HandlerAttr, args: TokenStream) {
+    let name = Ident::new(from.name(), Span::call_site());
+    let marker = quote::quote!(@ #name (#args));
+    match &mut sibling.meta {
+        Meta::List(list) => {
+            let rest = std::mem::take(&mut list.tokens);
+            list.tokens = quote::quote!(#marker #rest);
+        }
+        Meta::Path(path) => {
+            let span = path
+                .segments
+                .last()
+                .map_or_else(Span::call_site, |s| s.ident.span());
+            sibling.meta = Meta::List(MetaList {
+                path: path.clone(),
+                delimiter: MacroDelimiter::Paren(token::Paren(span)),
+                tokens: marker,
+            });
+        }
+        Meta::NameValue(_) => {}
+    }
+}
+
+/// Parses a handler attribute `attr` with arguments `args` on `item`.
+///
+/// If the function also carries the sibling attribute, this attribute's
+/// arguments are handed over to it (see [`hand_over`]) and the item passes
+/// through; the sibling, expanded next, sees both and asks for the wrapper.
+///
+/// On error returns all errors and the item to emit after them: the original
+/// item, minus the `#[authentication]`/`#[permission]` attributes already
+/// examined (so that their errors are not reported twice).
+pub(crate) fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -> Handler {
+    let name = attr.name();
     let mut errors = Errors::default();
     let mut spec = HandlerSpec::default();
-    let name = attr.name();
-    handler_args(attr, args, TokenStream::new(), &mut spec, &mut errors);
+    let (handed_over, args) = take_hand_over(attr, args);
+
+    // Our own arguments, checked apart: handed over only if they are valid.
+    let mut arg_errors = Errors::default();
+    handler_args(
+        attr,
+        args.clone(),
+        TokenStream::new(),
+        &mut spec,
+        &mut arg_errors,
+    );
 
     let wrong_kind = format!("#[{name}] can only be applied to an async fn handler");
     let mut f = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(f)) => f,
         Ok(other) => {
-            errors.spanned(item_head(&other), wrong_kind);
-            return Err((errors.finish().unwrap_err(), item));
+            arg_errors.spanned(item_head(&other), wrong_kind);
+            return Handler::PassThrough(arg_errors.error, item);
         }
         Err(_) => {
-            errors.push(syn::Error::new(Span::call_site(), wrong_kind));
-            return Err((errors.finish().unwrap_err(), item));
+            arg_errors.push(syn::Error::new(Span::call_site(), wrong_kind));
+            return Handler::PassThrough(arg_errors.error, item);
         }
     };
+
+    let mut sibling: Option<usize> = None;
+    let mut kept = Vec::with_capacity(f.attrs.len());
+    for a in std::mem::take(&mut f.attrs) {
+        match handler_attr_of(&a) {
+            None => kept.push(a),
+            Some(kind) if kind == attr || handed_over.is_some() => errors.spanned(
+                &a,
+                format!(
+                    "duplicate #[{}] attribute; a handler takes at most one",
+                    kind.name()
+                ),
+            ),
+            // A second sibling is left for the sibling to report.
+            Some(_) if sibling.is_some() => kept.push(a),
+            Some(kind) => {
+                if let Meta::NameValue(_) = a.meta {
+                    errors.spanned(&a, format!("expected #[{}(...)]", kind.name()));
+                } else {
+                    sibling = Some(kept.len());
+                    kept.push(a);
+                }
+            }
+        }
+    }
+
+    if let Some(index) = sibling {
+        // The sibling will check the function and generate the wrapper. If our
+        // arguments are wrong, it does so without them, so that the only errors
+        // are the real ones.
+        if arg_errors.is_empty() {
+            hand_over(&mut kept[index], attr, args);
+        }
+        arg_errors.push_all(errors);
+        f.attrs = kept;
+        return Handler::PassThrough(arg_errors.error, f.into_token_stream());
+    }
+    f.attrs = kept;
+
+    if let Some((from, from_args)) = handed_over {
+        let mut from_errors = Errors::default();
+        handler_args(
+            from,
+            from_args,
+            TokenStream::new(),
+            &mut spec,
+            &mut from_errors,
+        );
+        from_errors.push_all(arg_errors);
+        arg_errors = from_errors;
+    }
+    arg_errors.push_all(errors);
+    let mut errors = arg_errors;
 
     if f.sig.asyncness.is_none() {
         errors.spanned(
@@ -527,43 +644,9 @@ pub(crate) fn handler(
         );
     }
 
-    let mut sibling_seen = false;
-    let mut kept = Vec::with_capacity(f.attrs.len());
-    for a in std::mem::take(&mut f.attrs) {
-        match handler_attr_of(&a) {
-            None => kept.push(a),
-            Some(other) if other == attr => errors.spanned(
-                &a,
-                format!("duplicate #[{name}] attribute; a handler takes at most one"),
-            ),
-            Some(sibling) if sibling_seen => errors.spanned(
-                &a,
-                format!(
-                    "duplicate #[{}] attribute; a handler takes at most one",
-                    sibling.name()
-                ),
-            ),
-            Some(sibling) => {
-                sibling_seen = true;
-                match &a.meta {
-                    Meta::Path(_) => {
-                        handler_args(sibling, TokenStream::new(), &a, &mut spec, &mut errors)
-                    }
-                    Meta::List(list) => {
-                        handler_args(sibling, list.tokens.clone(), &a, &mut spec, &mut errors);
-                    }
-                    Meta::NameValue(_) => {
-                        errors.spanned(&a, format!("expected #[{}(...)]", sibling.name()))
-                    }
-                }
-            }
-        }
-    }
-    f.attrs = kept;
-
-    match errors.finish() {
-        Ok(()) => Ok((spec, f)),
-        Err(error) => Err((error, f.into_token_stream())),
+    match errors.error {
+        None => Handler::Wrap(spec, Box::new(f)),
+        Some(error) => Handler::PassThrough(Some(error), f.into_token_stream()),
     }
 }
 
@@ -665,10 +748,10 @@ pub(crate) fn settings(input: &DeriveInput) -> syn::Result<SettingsSpec> {
             };
             let paren_tokens = quote::quote_spanned!(paren=> ());
             if key == "chain" {
-                if let Some((first, _)) = &chain {
+                if chain.is_some() {
                     errors.spanned(
                         &name,
-                        format!("duplicate `chain` option (first at `{first}`)"),
+                        "duplicate `chain` option; list all the schemes in one `chain(...)`",
                     );
                     continue;
                 }

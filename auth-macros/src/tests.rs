@@ -141,6 +141,50 @@ fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -> String {
     text(crate::handler_attribute(attr, args, item))
 }
 
+/// Expands like rustc does: the first attribute, then whatever handler
+/// attribute is left on the resulting function, until none is. Returns the
+/// final output with the errors of every step.
+fn expand_fully(attr: HandlerAttr, args: TokenStream, item: TokenStream) -> String {
+    let mut errors = TokenStream::new();
+    let mut next = Some((attr, args, item));
+    let mut last = TokenStream::new();
+    while let Some((attr, args, item)) = next.take() {
+        let file: syn::File = syn::parse2(crate::handler_attribute(attr, args, item)).unwrap();
+        last = TokenStream::new();
+        for item in file.items {
+            match item {
+                syn::Item::Macro(m)
+                    if m.mac.path.segments.last().unwrap().ident == "compile_error" =>
+                {
+                    errors.extend(quote!(#m));
+                }
+                syn::Item::Fn(mut f) => {
+                    let found = f.attrs.iter().position(|a| {
+                        let name = a.path().segments.last().unwrap().ident.to_string();
+                        HandlerAttr::from_name(&name).is_some()
+                    });
+                    match found {
+                        Some(i) => {
+                            let a = f.attrs.remove(i);
+                            let name = a.path().segments.last().unwrap().ident.to_string();
+                            let args = match a.meta {
+                                syn::Meta::List(list) => list.tokens,
+                                _ => TokenStream::new(),
+                            };
+                            let kind = HandlerAttr::from_name(&name).unwrap();
+                            next = Some((kind, args, quote!(#f)));
+                        }
+                        None => last.extend(quote!(#f)),
+                    }
+                }
+                other => last.extend(quote!(#other)),
+            }
+        }
+    }
+    errors.extend(last);
+    text(errors)
+}
+
 #[test]
 fn authentication_wraps_the_handler() {
     let out = handler(
@@ -172,16 +216,55 @@ fn authentication_wraps_the_handler() {
 }
 
 #[test]
-fn sibling_attribute_is_merged_in_either_order() {
+fn the_sibling_attribute_is_handed_the_arguments() {
+    let out = handler(
+        HandlerAttr::Authentication,
+        quote!(Token, Basic),
+        quote!(
+            #[get("/")]
+            #[auth_runtime::permission(!IsAdminUser)]
+            async fn h() {}
+        ),
+    );
+    let expected = quote!(
+        #[get("/")]
+        #[auth_runtime::permission(@authentication(Token, Basic) !IsAdminUser)]
+        async fn h() {}
+    );
+    assert_eq!(out, text(expected));
+    let out = handler(
+        HandlerAttr::Permission,
+        quote!(AllowAny),
+        quote!(
+            #[authentication]
+            async fn h() {}
+        ),
+    );
+    assert_eq!(
+        out,
+        text(quote!(
+            #[authentication(@permission(AllowAny))]
+            async fn h() {}
+        ))
+    );
+}
+
+#[test]
+fn sibling_attributes_make_one_wrapper_in_either_order() {
     let expected_call = text(quote! {
         ::auth_runtime::__private::run::<(::auth_runtime::schemes::Token, ::auth_runtime::schemes::Basic,), _, _, _>(
             __auth_req,
             __auth_payload,
-            ::auth_runtime::permissions::Not(::auth_runtime::permissions::IsAdminUser),
+            {
+                fn __auth_permission() -> impl ::auth_runtime::permissions::Permission {
+                    ::auth_runtime::permissions::Not(::auth_runtime::permissions::IsAdminUser)
+                }
+                __auth_permission()
+            },
             __auth_inner
         ).await
     });
-    let a = handler(
+    let a = expand_fully(
         HandlerAttr::Authentication,
         quote!(Token, Basic),
         quote!(
@@ -191,7 +274,7 @@ fn sibling_attribute_is_merged_in_either_order() {
             }
         ),
     );
-    let b = handler(
+    let b = expand_fully(
         HandlerAttr::Permission,
         quote!(!IsAdminUser),
         quote!(
@@ -203,7 +286,7 @@ fn sibling_attribute_is_merged_in_either_order() {
     );
     assert_eq!(a, b);
     assert!(a.contains(&expected_call), "{a}");
-    assert!(!a.contains("# [authentication") && !a.contains("# [auth_runtime"));
+    assert_eq!(a.matches("__auth_req :").count(), 1, "{a}");
 }
 
 #[test]
@@ -225,7 +308,7 @@ fn permission_alone_uses_the_default_chain() {
 
 #[test]
 fn errors_are_combined_and_the_item_is_kept() {
-    let out = handler(
+    let out = expand_fully(
         HandlerAttr::Authentication,
         quote!(Foo),
         quote! {
@@ -237,13 +320,13 @@ fn errors_are_combined_and_the_item_is_kept() {
     );
     for message in [
         "unknown authentication scheme `Foo`",
-        "#[authentication] handlers must be `async fn`",
-        "#[authentication] handlers cannot take `self`",
-        "#[authentication] handlers cannot be generic",
+        "#[permission] handlers must be `async fn`",
+        "#[permission] handlers cannot take `self`",
+        "#[permission] handlers cannot be generic",
         "use `&`, not `&&`",
         "duplicate #[permission] attribute",
     ] {
-        assert!(out.contains(message), "missing {message:?} in {out}");
+        assert_eq!(out.matches(message).count(), 1, "{message:?} in {out}");
     }
     // The function is emitted unchanged, without our attributes.
     assert!(out.ends_with(&text(quote!(
@@ -251,6 +334,22 @@ fn errors_are_combined_and_the_item_is_kept() {
         fn h<T>(&self) -> String {
             String::new()
         }
+    ))));
+}
+
+#[test]
+fn duplicate_own_attribute() {
+    let out = expand_fully(
+        HandlerAttr::Authentication,
+        quote!(Basic),
+        quote!(
+            #[authentication(Token)]
+            async fn h() {}
+        ),
+    );
+    assert!(out.contains("duplicate #[authentication] attribute"));
+    assert!(out.ends_with(&text(quote!(
+        async fn h() {}
     ))));
 }
 
@@ -300,7 +399,12 @@ fn settings_expansion() {
             fn configure(&self, builder: ::auth_runtime::AuthBuilder) -> ::auth_runtime::AuthBuilder {
                 builder
                     .default_chain::<(::auth_runtime::schemes::Basic, ::auth_runtime::schemes::Token,)>()
-                    .default_permission(::auth_runtime::permissions::Or(::auth_runtime::permissions::IsAdminUser, IsOwner))
+                    .default_permission({
+                        fn __auth_permission() -> impl ::auth_runtime::permissions::Permission {
+                            ::auth_runtime::permissions::Or(::auth_runtime::permissions::IsAdminUser, IsOwner)
+                        }
+                        __auth_permission()
+                    })
                     .with_config::<<::auth_runtime::schemes::Basic as ::auth_runtime::Scheme>::Config>(
                         ::core::clone::Clone::clone(&self.basic)
                     )
