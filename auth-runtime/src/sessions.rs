@@ -18,8 +18,8 @@ use actix_session::storage::{LoadError, RedisSessionStore, SaveError, SessionKey
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite, time::Duration};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::{ResponseError, http::StatusCode};
+use actix_web::body::MessageBody;
+use actix_web::http::StatusCode;
 use chrono::Utc;
 use rand::RngCore;
 use sea_orm::ActiveValue::Set;
@@ -301,7 +301,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<B>;
     type Error = actix_web::Error;
     type Transform = FailClosed<<SessionMiddleware<AuthSessionStore> as Transform<S, ServiceRequest>>::Transform>;
     type InitError = ();
@@ -324,28 +324,24 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<B>;
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, actix_web::Error>>>>;
 
     forward_ready!(inner);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let http_req = req.request().clone();
         let inner = self.inner.clone();
         Box::pin(async move {
             match inner.call(req).await {
-                Ok(res) => Ok(res.map_into_left_body()),
                 // Errors that reach here come from the session layer itself (handlers' errors
                 // are responses by now): a store that failed. Fail closed with 503.
                 Err(e) if e.as_response_error().status_code() == StatusCode::INTERNAL_SERVER_ERROR => {
                     tracing::error!(error = %e, "session store failed; answering 503");
-                    let res = AuthError::ServiceUnavailable.error_response();
-                    Ok(ServiceResponse::new(http_req, res).map_into_right_body())
+                    Err(AuthError::ServiceUnavailable.into())
                 }
-                Err(e) => Err(e),
+                other => other,
             }
         })
     }
 }
-

@@ -11,8 +11,9 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpResponse, web};
 use auth_runtime::http::{self as auth_http, method_not_allowed};
+use auth_runtime::sessions::Sessions;
 use auth_runtime::{
-    Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, MaybePrincipal, Principal, SecretKey,
+    Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, SessionConfig, Principal, SecretKey,
     TokenConfig, authentication, permission,
 };
 use figment::Figment;
@@ -34,7 +35,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://example-app.sqlite3?mode=rwc";
 /// Values come from these defaults, then `example-app.toml` (optional), then `AUTH_*`
 /// environment variables (`AUTH_TOKEN_TTL` sets `token.ttl`, in seconds).
 #[derive(Debug, Clone, Serialize, Deserialize, AuthSettings)]
-#[auth(chain(Basic, Token, Jwt), permission(IsAuthenticated))]
+#[auth(chain(Session, Basic, Token, Jwt), permission(IsAuthenticated))]
 #[serde(default)]
 pub struct Settings {
     /// HTTP Basic: the realm of the challenge.
@@ -43,6 +44,9 @@ pub struct Settings {
     /// API tokens: keyword and lifetime (`ttl`, seconds; none by default).
     #[auth(token)]
     pub token: TokenConfig,
+    /// Sessions: cookie, idle timeout (seconds), store (database or Redis).
+    #[auth(session)]
+    pub session: SessionConfig,
     /// JWTs: lifetimes (`access_lifetime`, `refresh_lifetime`, seconds), rotation, keys.
     #[auth(jwt)]
     pub jwt: JwtConfig,
@@ -52,12 +56,15 @@ pub struct Settings {
 }
 
 impl Default for Settings {
-    /// The framework's defaults, with JWT refresh-token rotation and blacklisting after
-    /// rotation turned on (Simple JWT leaves them off).
+    /// The framework's defaults, with two changes: JWT refresh-token rotation and
+    /// blacklisting after rotation are on (Simple JWT leaves them off), and the session and
+    /// CSRF cookies are not `Secure`, because the example app is served over plain HTTP on
+    /// loopback (`AUTH_SESSION_COOKIE_SECURE=true` turns it back on behind HTTPS).
     fn default() -> Self {
         Settings {
             basic: BasicConfig::default(),
             token: TokenConfig::default(),
+            session: SessionConfig { cookie_secure: false, ..SessionConfig::default() },
             jwt: JwtConfig {
                 rotate_refresh_tokens: true,
                 blacklist_after_rotation: true,
@@ -130,10 +137,29 @@ pub async fn build_auth(
     Ok(auth)
 }
 
-/// The application: every route of the contract, JSON errors for everything, and trailing
-/// slashes accepted.
+/// What the application needs at run time: the framework state and the session middleware.
+#[derive(Clone)]
+pub struct AppState {
+    /// The framework state.
+    pub auth: Auth,
+    /// The session middleware (its store is connected already).
+    pub sessions: Sessions,
+}
+
+/// Builds the [`AppState`] from the settings: see [`build_auth`]; then the session store.
+///
+/// # Errors
+/// A message naming what is misconfigured or unreachable.
+pub async fn build_state(db: DatabaseConnection, settings: &Settings) -> Result<AppState, String> {
+    let auth = build_auth(db, settings).await.map_err(|e| e.to_string())?;
+    let sessions = Sessions::new(&auth).await?;
+    Ok(AppState { auth, sessions })
+}
+
+/// The application: every route of the contract, sessions, JSON errors for everything, and
+/// trailing slashes accepted.
 pub fn app(
-    auth: Auth,
+    state: AppState,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -144,12 +170,13 @@ pub fn app(
     >,
 > {
     App::new()
-        .app_data(auth)
+        .app_data(state.auth)
         .app_data(auth_http::json_config(auth_http::DEFAULT_BODY_LIMIT))
         .app_data(auth_http::path_config())
         .app_data(auth_http::query_config())
         .configure(routes)
         .default_service(web::to(auth_http::not_found))
+        .wrap(state.sessions)
         .wrap(auth_http::json_errors())
         .wrap(NormalizePath::new(TrailingSlash::Trim))
 }
@@ -159,10 +186,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     fn resource(path: &str) -> actix_web::Resource {
         web::resource(path).default_service(web::to(method_not_allowed))
     }
-    cfg.service(resource("/api/health").get(health))
+    cfg.service(resource("/").get(spa))
+        .service(resource("/api/health").get(health))
         .service(resource("/api/whoami").get(whoami))
         .service(resource("/api/basic/whoami").get(basic_whoami))
         .service(resource("/api/token/whoami").get(token_whoami))
+        .service(resource("/api/session/whoami").get(session_whoami))
         .service(resource("/api/jwt/whoami").get(jwt_whoami))
         .service(resource("/api/books").get(books::list).post(books::create))
         .service(
@@ -171,6 +200,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .delete(books::delete),
         )
         .service(resource("/api/admin/users").get(admin_users))
+        .configure(auth_runtime::endpoints::session_routes)
         .service(
             web::scope("/api/auth")
                 .configure(auth_runtime::endpoints::token_routes)
@@ -180,7 +210,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// `GET /api/health`: public. 200 `{"status": "ok", "database": "ok"}`, or 503 with
 /// `"database": "unavailable"`.
-async fn health(auth: Auth, _anyone: MaybePrincipal) -> HttpResponse {
+async fn health(auth: Auth) -> HttpResponse {
     match auth.db().ping().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
         Err(_) => HttpResponse::ServiceUnavailable()
@@ -210,6 +240,21 @@ async fn basic_whoami(principal: Principal) -> HttpResponse {
 /// `GET /api/token/whoami`: only API tokens.
 #[authentication(Token)]
 async fn token_whoami(principal: Principal) -> HttpResponse {
+    describe(&principal)
+}
+
+/// `GET /`: the single-page app (plain HTML and JavaScript): log in, list and add books,
+/// log out, with the session cookie and the CSRF header.
+async fn spa() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("X-Frame-Options", "DENY"))
+        .body(include_str!("spa.html"))
+}
+
+/// `GET /api/session/whoami`: only sessions.
+#[authentication(Session)]
+async fn session_whoami(principal: Principal) -> HttpResponse {
     describe(&principal)
 }
 

@@ -11,7 +11,7 @@ use auth_runtime::lifecycle::{self, LifecycleError};
 use auth_runtime::schemes::token;
 use auth_runtime::users::{self, CreateUserError, NewUser};
 use clap::{Parser, Subcommand};
-use example_app::{DEFAULT_DATABASE_URL, Settings, app, build_auth, connect};
+use example_app::{DEFAULT_DATABASE_URL, Settings, app, build_state, connect};
 
 /// The reference application of auth-runtime: a books API protected by Basic and Token.
 #[derive(Debug, Parser)]
@@ -140,16 +140,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("migrations applied");
         return Ok(());
     }
-    let auth = build_auth(db, &settings)
-        .await
-        .context("loading the secret key")?;
+    let state = build_state(db, &settings).await.map_err(anyhow::Error::msg).context("setting up authentication")?;
+    let auth = state.auth.clone();
     match cli.command.unwrap_or(Command::Serve {
         bind: "127.0.0.1:8000".into(),
     }) {
         Command::Migrate => {}
         Command::Serve { bind } => {
             tracing::info!(%bind, "serving");
-            HttpServer::new(move || app(auth.clone()))
+            HttpServer::new(move || app(state.clone()))
                 .bind(&bind)
                 .with_context(|| format!("binding {bind}"))?
                 .run()

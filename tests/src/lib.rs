@@ -126,22 +126,27 @@ impl TestApp {
     /// Starts the example app with `settings` on `backend`.
     pub async fn with_settings(backend: Backend, settings: Settings) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let auth = example_app::build_auth(db.db.clone(), &settings)
-            .await
-            .expect("auth");
-        Some(Self::serve(db, auth, None))
+        let state = example_app::build_state(db.db.clone(), &settings).await.expect("state");
+        Some(Self::serve(db, state, None))
+    }
+
+    /// Serves `routes` (or the example app) with a state built around `auth` (for tests that
+    /// configure the framework themselves).
+    pub async fn serve_auth(db: TestDb, auth: Auth, routes: Option<fn(&mut actix_web::web::ServiceConfig)>) -> TestApp {
+        let sessions = auth_runtime::sessions::Sessions::new(&auth).await.expect("sessions");
+        Self::serve(db, example_app::AppState { auth, sessions }, routes)
     }
 
     /// Serves the example app (`routes == None`) or an app made of `routes` with the same
     /// state and error handling (tests of macros and permissions bring their own handlers).
     pub fn serve(
         db: TestDb,
-        auth: Auth,
+        state: example_app::AppState,
         routes: Option<fn(&mut actix_web::web::ServiceConfig)>,
     ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = auth.clone();
+        let auth = state.auth.clone();
         let handle = match routes {
             None => {
                 let server = HttpServer::new(move || example_app::app(state.clone()))
@@ -157,13 +162,14 @@ impl TestApp {
             Some(routes) => {
                 let server = HttpServer::new(move || {
                     actix_web::App::new()
-                        .app_data(state.clone())
+                        .app_data(state.auth.clone())
                         .app_data(auth_runtime::http::json_config(
                             auth_runtime::http::DEFAULT_BODY_LIMIT,
                         ))
                         .app_data(auth_runtime::http::path_config())
                         .configure(routes)
                         .default_service(actix_web::web::to(auth_runtime::http::not_found))
+                        .wrap(state.sessions.clone())
                         .wrap(auth_runtime::http::json_errors())
                 })
                 .workers(1)
@@ -183,6 +189,11 @@ impl TestApp {
             client: reqwest::Client::new(),
             server: handle,
         }
+    }
+
+    /// A client that keeps cookies, as a browser does.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder().cookie_store(true).build().expect("client")
     }
 
     /// `base + path`.

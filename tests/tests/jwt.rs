@@ -764,10 +764,10 @@ async fn app_with(backend: Backend, config: JwtConfig) -> Option<TestApp> {
         jwt: config,
         ..settings()
     };
-    let auth = example_app::build_auth(db.db.clone(), &settings)
+    let state = example_app::build_state(db.db.clone(), &settings)
         .await
         .expect("auth");
-    Some(TestApp::serve(db, auth, Some(routes)))
+    Some(TestApp::serve(db, state, Some(routes)))
 }
 
 /// A PEM key pair made by the `openssl` command: (private PKCS#8, public SPKI).
@@ -906,7 +906,7 @@ async fn key_rotation_by_kid() {
         )
         .await
         .unwrap();
-        let app = TestApp::serve(db, auth, Some(routes));
+        let app = TestApp::serve_auth(db, auth, Some(routes)).await;
         assert_eq!(
             whoami(&app, "/jwt", &old_access).await.0,
             200,
@@ -1014,7 +1014,7 @@ async fn audience_issuer_and_extra_claims() {
             .settings(&settings)
             .with_config(hook)
             .build();
-        let app = TestApp::serve(db, auth, Some(routes));
+        let app = TestApp::serve_auth(db, auth, Some(routes)).await;
         let user = app.user("alice", "pw", false).await;
         let (access, _) = create(&app, "alice", "pw").await;
         let (_, c) = segments(&access);
