@@ -37,7 +37,10 @@ pub fn postgres_url() -> Option<String> {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            assert!(std::env::var("CI").is_err(), "CI is set but TEST_DATABASE_URL is not: PostgreSQL tests would not run");
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI is set but TEST_DATABASE_URL is not: PostgreSQL tests would not run"
+            );
             None
         }
     }
@@ -47,36 +50,56 @@ impl TestDb {
     /// A new empty database on `backend`, migrated with the example app's migrations.
     /// `None` when the backend is PostgreSQL and no server is configured.
     pub async fn new(backend: Backend) -> Option<TestDb> {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let (url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.sqlite3").display());
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("test.sqlite3").display()
+                );
                 (url, Some(dir))
             }
-            Backend::Postgres => {
-                let server = postgres_url()?;
-                let admin = Database::connect(&server).await.expect("connect TEST_DATABASE_URL");
-                let name = format!("authtest_{}_{}_{}", std::process::id(), n, rand_suffix());
-                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
-                admin.close().await.ok();
-                (replace_db_name(&server, &name), None)
-            }
+            Backend::Postgres => (fresh_postgres_database().await?, None),
         };
-        let db = example_app::connect(&url).await.expect("connect and migrate");
+        let db = example_app::connect(&url)
+            .await
+            .expect("connect and migrate");
         Some(TestDb { url, db, _dir: dir })
     }
 }
 
+/// Creates a new, empty (unmigrated) database on the server of `TEST_DATABASE_URL` and
+/// returns its URL; `None` when no server is configured.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let server = postgres_url()?;
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let admin = Database::connect(&server)
+        .await
+        .expect("connect TEST_DATABASE_URL");
+    let name = format!("authtest_{}_{}_{}", std::process::id(), n, rand_suffix());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create database");
+    admin.close().await.ok();
+    Some(replace_db_name(&server, &name))
+}
+
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
 }
 
 /// Replaces the database name (the path) of a `postgres://` URL, keeping the query.
 pub fn replace_db_name(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{}", &base[..host_end], name);
     if let Some(q) = query {
         out.push('?');
@@ -107,13 +130,62 @@ impl TestApp {
     /// Starts the example app with `settings` on `backend`.
     pub async fn with_settings(backend: Backend, settings: Settings) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
-        let auth = example_app::build_auth(db.db.clone(), &settings).await.expect("auth");
+        let auth = example_app::build_auth(db.db.clone(), &settings)
+            .await
+            .expect("auth");
         Some(Self::serve(db, auth, None))
+    }
+
+    /// Serves an app made of `routes` (see [`TestApp::serve`]) on a fresh database of
+    /// `backend`, with the state the example app builds from `settings`.
+    pub async fn with_routes(
+        backend: Backend,
+        settings: Settings,
+        routes: fn(&mut actix_web::web::ServiceConfig),
+    ) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        let auth = example_app::build_auth(db.db.clone(), &settings)
+            .await
+            .expect("auth");
+        Some(Self::serve(db, auth, Some(routes)))
+    }
+
+    /// Sends `method path` with an optional `Authorization` value and an optional JSON body;
+    /// returns status, challenges and JSON body (see [`parts`]).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, Vec<String>, serde_json::Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        parts(req.send().await.expect("send")).await
+    }
+
+    /// `GET path` with an optional `Authorization` value; see [`TestApp::call`].
+    pub async fn get(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> (u16, Vec<String>, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, authorization, None)
+            .await
     }
 
     /// Serves the example app (`routes == None`) or an app made of `routes` with the same
     /// state and error handling (tests of macros and permissions bring their own handlers).
-    pub fn serve(db: TestDb, auth: Auth, routes: Option<fn(&mut actix_web::web::ServiceConfig)>) -> TestApp {
+    pub fn serve(
+        db: TestDb,
+        auth: Auth,
+        routes: Option<fn(&mut actix_web::web::ServiceConfig)>,
+    ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = auth.clone();
@@ -133,7 +205,9 @@ impl TestApp {
                 let server = HttpServer::new(move || {
                     actix_web::App::new()
                         .app_data(state.clone())
-                        .app_data(auth_runtime::http::json_config(auth_runtime::http::DEFAULT_BODY_LIMIT))
+                        .app_data(auth_runtime::http::json_config(
+                            auth_runtime::http::DEFAULT_BODY_LIMIT,
+                        ))
                         .app_data(auth_runtime::http::path_config())
                         .configure(routes)
                         .default_service(actix_web::web::to(auth_runtime::http::not_found))
@@ -149,7 +223,13 @@ impl TestApp {
                 handle
             }
         };
-        TestApp { base, auth, db, client: reqwest::Client::new(), server: handle }
+        TestApp {
+            base,
+            auth,
+            db,
+            client: reqwest::Client::new(),
+            server: handle,
+        }
     }
 
     /// `base + path`.
@@ -187,6 +267,15 @@ impl TestApp {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// Creates an API token for `user` directly in the store (for apps of our own handlers,
+    /// which have no token endpoint); returns its key.
+    pub async fn token_for(&self, user: &User) -> String {
+        auth_runtime::schemes::token::create_token(self.auth.db(), user.id, None)
+            .await
+            .expect("create token")
+            .key
+    }
+
     /// Stops the server.
     pub async fn stop(self) {
         self.server.stop(false).await;
@@ -208,40 +297,60 @@ pub async fn parts(res: reqwest::Response) -> (u16, Vec<String>, serde_json::Val
         .map(|v| v.to_str().unwrap_or("").to_owned())
         .collect();
     let text = res.text().await.expect("body");
-    let body = if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")) };
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+    };
     (status, challenges, body)
 }
 
 /// `Authorization: Basic base64(user:pass)`.
 pub fn basic(user: &str, pass: &str) -> String {
     use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
 }
 
 /// Generates one test per backend: `NAME::sqlite` and `NAME::postgres` (the latter is
 /// skipped without `TEST_DATABASE_URL`, and fails under CI without it). The body receives a
-/// started [`TestApp`] with default settings, or use [`db_test!`] with `settings = EXPR`.
+/// started [`TestApp`] with default settings, or use [`db_test!`] with `settings = EXPR`;
+/// with `routes = FN` (and optionally `settings = EXPR` before it) the app is made of your
+/// own handlers (see [`TestApp::serve`]).
 #[macro_export]
 macro_rules! db_test {
-    ($name:ident, |$app:ident| $body:block) => {
-        $crate::db_test!($name, settings = ::example_app::Settings::default(), |$app| $body);
+    ($(#[$attr:meta])* $name:ident, |$app:ident| $body:block) => {
+        $crate::db_test!($(#[$attr])* $name, settings = ::example_app::Settings::default(), |$app| $body);
     };
-    ($name:ident, settings = $settings:expr, |$app:ident| $body:block) => {
+    ($(#[$attr:meta])* $name:ident, routes = $routes:expr, |$app:ident| $body:block) => {
+        $crate::db_test!($(#[$attr])* $name, settings = ::example_app::Settings::default(), routes = $routes, |$app| $body);
+    };
+    ($(#[$attr:meta])* $name:ident, settings = $settings:expr, routes = $routes:expr, |$app:ident| $body:block) => {
+        $crate::db_test!(@tests $(#[$attr])* $name, |backend| $crate::TestApp::with_routes(backend, $settings, $routes), |$app| $body);
+    };
+    ($(#[$attr:meta])* $name:ident, settings = $settings:expr, |$app:ident| $body:block) => {
+        $crate::db_test!(@tests $(#[$attr])* $name, |backend| $crate::TestApp::with_settings(backend, $settings), |$app| $body);
+    };
+    (@tests $(#[$attr:meta])* $name:ident, |$backend:ident| $start:expr, |$app:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            async fn run(backend: $crate::Backend) {
-                let Some($app) = $crate::TestApp::with_settings(backend, $settings).await else {
+            async fn run($backend: $crate::Backend) {
+                let Some($app) = $start.await else {
                     eprintln!("skipped: TEST_DATABASE_URL is not set");
                     return;
                 };
                 $body
             }
             #[actix_web::rt::test]
+            $(#[$attr])*
             async fn sqlite() {
                 run($crate::Backend::Sqlite).await;
             }
             #[actix_web::rt::test]
+            $(#[$attr])*
             async fn postgres() {
                 run($crate::Backend::Postgres).await;
             }
