@@ -50,7 +50,6 @@ impl TestDb {
     /// A new empty database on `backend`, migrated with the example app's migrations.
     /// `None` when the backend is PostgreSQL and no server is configured.
     pub async fn new(backend: Backend) -> Option<TestDb> {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let (url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
@@ -60,25 +59,30 @@ impl TestDb {
                 );
                 (url, Some(dir))
             }
-            Backend::Postgres => {
-                let server = postgres_url()?;
-                let admin = Database::connect(&server)
-                    .await
-                    .expect("connect TEST_DATABASE_URL");
-                let name = format!("authtest_{}_{}_{}", std::process::id(), n, rand_suffix());
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create database");
-                admin.close().await.ok();
-                (replace_db_name(&server, &name), None)
-            }
+            Backend::Postgres => (fresh_postgres_database().await?, None),
         };
         let db = example_app::connect(&url)
             .await
             .expect("connect and migrate");
         Some(TestDb { url, db, _dir: dir })
     }
+}
+
+/// Creates a new, empty (unmigrated) database on the server of `TEST_DATABASE_URL` and
+/// returns its URL; `None` when no server is configured.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let server = postgres_url()?;
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let admin = Database::connect(&server)
+        .await
+        .expect("connect TEST_DATABASE_URL");
+    let name = format!("authtest_{}_{}_{}", std::process::id(), n, rand_suffix());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create database");
+    admin.close().await.ok();
+    Some(replace_db_name(&server, &name))
 }
 
 fn rand_suffix() -> u64 {
@@ -135,6 +139,47 @@ impl TestApp {
     pub async fn serve_auth(db: TestDb, auth: Auth, routes: Option<fn(&mut actix_web::web::ServiceConfig)>) -> TestApp {
         let sessions = auth_runtime::sessions::Sessions::new(&auth).await.expect("sessions");
         Self::serve(db, example_app::AppState { auth, sessions }, routes)
+    }
+
+    /// Serves an app made of `routes` (see [`TestApp::serve`]) on a fresh database of
+    /// `backend`, with the state the example app builds from `settings`.
+    pub async fn with_routes(
+        backend: Backend,
+        settings: Settings,
+        routes: fn(&mut actix_web::web::ServiceConfig),
+    ) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        let state = example_app::build_state(db.db.clone(), &settings).await.expect("state");
+        Some(Self::serve(db, state, Some(routes)))
+    }
+
+    /// Sends `method path` with an optional `Authorization` value and an optional JSON body;
+    /// returns status, challenges and JSON body (see [`parts`]).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, Vec<String>, serde_json::Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        parts(req.send().await.expect("send")).await
+    }
+
+    /// `GET path` with an optional `Authorization` value; see [`TestApp::call`].
+    pub async fn get(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> (u16, Vec<String>, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, authorization, None)
+            .await
     }
 
     /// Serves the example app (`routes == None`) or an app made of `routes` with the same
@@ -231,6 +276,15 @@ impl TestApp {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// Creates an API token for `user` directly in the store (for apps of our own handlers,
+    /// which have no token endpoint); returns its key.
+    pub async fn token_for(&self, user: &User) -> String {
+        auth_runtime::schemes::token::create_token(self.auth.db(), user.id, None)
+            .await
+            .expect("create token")
+            .key
+    }
+
     /// Stops the server.
     pub async fn stop(self) {
         self.server.stop(false).await;
@@ -271,32 +325,41 @@ pub fn basic(user: &str, pass: &str) -> String {
 
 /// Generates one test per backend: `NAME::sqlite` and `NAME::postgres` (the latter is
 /// skipped without `TEST_DATABASE_URL`, and fails under CI without it). The body receives a
-/// started [`TestApp`] with default settings, or use [`db_test!`] with `settings = EXPR`.
+/// started [`TestApp`] with default settings, or use [`db_test!`] with `settings = EXPR`;
+/// with `routes = FN` (and optionally `settings = EXPR` before it) the app is made of your
+/// own handlers (see [`TestApp::serve`]).
 #[macro_export]
 macro_rules! db_test {
-    ($name:ident, |$app:ident| $body:block) => {
-        $crate::db_test!(
-            $name,
-            settings = ::example_app::Settings::default(),
-            |$app| $body
-        );
+    ($(#[$attr:meta])* $name:ident, |$app:ident| $body:block) => {
+        $crate::db_test!($(#[$attr])* $name, settings = ::example_app::Settings::default(), |$app| $body);
     };
-    ($name:ident, settings = $settings:expr, |$app:ident| $body:block) => {
+    ($(#[$attr:meta])* $name:ident, routes = $routes:expr, |$app:ident| $body:block) => {
+        $crate::db_test!($(#[$attr])* $name, settings = ::example_app::Settings::default(), routes = $routes, |$app| $body);
+    };
+    ($(#[$attr:meta])* $name:ident, settings = $settings:expr, routes = $routes:expr, |$app:ident| $body:block) => {
+        $crate::db_test!(@tests $(#[$attr])* $name, |backend| $crate::TestApp::with_routes(backend, $settings, $routes), |$app| $body);
+    };
+    ($(#[$attr:meta])* $name:ident, settings = $settings:expr, |$app:ident| $body:block) => {
+        $crate::db_test!(@tests $(#[$attr])* $name, |backend| $crate::TestApp::with_settings(backend, $settings), |$app| $body);
+    };
+    (@tests $(#[$attr:meta])* $name:ident, |$backend:ident| $start:expr, |$app:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            async fn run(backend: $crate::Backend) {
-                let Some($app) = $crate::TestApp::with_settings(backend, $settings).await else {
+            async fn run($backend: $crate::Backend) {
+                let Some($app) = $start.await else {
                     eprintln!("skipped: TEST_DATABASE_URL is not set");
                     return;
                 };
                 $body
             }
             #[actix_web::rt::test]
+            $(#[$attr])*
             async fn sqlite() {
                 run($crate::Backend::Sqlite).await;
             }
             #[actix_web::rt::test]
+            $(#[$attr])*
             async fn postgres() {
                 run($crate::Backend::Postgres).await;
             }
