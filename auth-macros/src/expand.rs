@@ -95,13 +95,7 @@ pub(crate) fn checked_permission(expr: &PermExpr) -> TokenStream {
 /// the request and the payload; the handler itself becomes the nested
 /// `__auth_inner`, whose arguments the runtime extracts after authenticating.
 pub(crate) fn handler(spec: &HandlerSpec, f: ItemFn) -> TokenStream {
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-        ..
-    } = f;
+    let ItemFn { attrs, vis, sig, block, .. } = f;
     let name = &sig.ident;
     // The call to `run` (and the inner function's name) carry the handler
     // name's span: errors about the handler's arguments or return type ("not an
@@ -141,13 +135,7 @@ pub(crate) fn handler(spec: &HandlerSpec, f: ItemFn) -> TokenStream {
 
 /// `impl ::auth_runtime::AuthSettings for NAME`.
 pub(crate) fn settings(spec: &SettingsSpec) -> TokenStream {
-    let SettingsSpec {
-        ident,
-        generics,
-        chain,
-        permission: perm,
-        configs,
-    } = spec;
+    let SettingsSpec { ident, generics, chain, permission: perm, configs } = spec;
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let chain = chain_type(chain);
     let perm = match perm {

@@ -104,9 +104,7 @@ fn handler_attribute(
     match parse::handler(attr, args, item) {
         Handler::Wrap(spec, f) => expand::handler(&spec, *f),
         Handler::PassThrough(error, item) => {
-            let mut tokens = error
-                .map(syn::Error::into_compile_error)
-                .unwrap_or_default();
+            let mut tokens = error.map(syn::Error::into_compile_error).unwrap_or_default();
             tokens.extend(item);
             tokens
         }

@@ -17,13 +17,8 @@ pub(crate) const SCHEMES: &[(&str, &str)] =
 
 /// Permissions provided by `auth_runtime::permissions` that may be named with
 /// a bare identifier in `#[permission(..)]`.
-pub(crate) const BUILTIN_PERMISSIONS: &[&str] = &[
-    "AllowAny",
-    "IsAuthenticated",
-    "IsAdminUser",
-    "IsAuthenticatedOrReadOnly",
-    "DefaultPermission",
-];
+pub(crate) const BUILTIN_PERMISSIONS: &[&str] =
+    &["AllowAny", "IsAuthenticated", "IsAdminUser", "IsAuthenticatedOrReadOnly", "DefaultPermission"];
 
 /// The options allowed in a struct-level `#[auth(..)]` of `#[derive(AuthSettings)]`.
 pub(crate) const STRUCT_OPTIONS: &[&str] = &["chain", "permission"];
@@ -40,18 +35,12 @@ pub(crate) struct Scheme {
 impl Scheme {
     /// The scheme called `name` (the type name, e.g. `Basic`), if any.
     pub fn by_name(name: &str) -> Option<Scheme> {
-        SCHEMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(name, key)| Scheme { name, key })
+        SCHEMES.iter().find(|(n, _)| *n == name).map(|&(name, key)| Scheme { name, key })
     }
 
     /// The scheme whose settings key is `key` (e.g. `basic`), if any.
     pub fn by_key(key: &str) -> Option<Scheme> {
-        SCHEMES
-            .iter()
-            .find(|(_, k)| *k == key)
-            .map(|&(name, key)| Scheme { name, key })
+        SCHEMES.iter().find(|(_, k)| *k == key).map(|&(name, key)| Scheme { name, key })
     }
 }
 

@@ -12,13 +12,13 @@ use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{
-    AttrStyle, Attribute, Data, DeriveInput, Expr, Fields, Item, Lit, MacroDelimiter, Meta,
-    MetaList, Path, Token, parenthesized, token,
+    AttrStyle, Attribute, Data, DeriveInput, Expr, Fields, Item, Lit, MacroDelimiter, Meta, MetaList, Path, Token,
+    parenthesized, token,
 };
 
 use crate::model::{
-    BUILTIN_PERMISSIONS, ConfigField, Handler, HandlerAttr, HandlerSpec, PermExpr, SCHEMES,
-    STRUCT_OPTIONS, Scheme, SchemeRef, SettingsSpec,
+    BUILTIN_PERMISSIONS, ConfigField, Handler, HandlerAttr, HandlerSpec, PermExpr, SCHEMES, STRUCT_OPTIONS, Scheme,
+    SchemeRef, SettingsSpec,
 };
 
 /// Accumulates errors so that the user sees them all at once.
@@ -136,10 +136,7 @@ pub(crate) fn scheme_list(
                     Some(scheme) if chain.iter().any(|s| s.scheme == scheme) => {
                         errors.spanned(ident, format!("duplicate authentication scheme `{name}`"));
                     }
-                    Some(scheme) => chain.push(SchemeRef {
-                        scheme,
-                        ident: ident.clone(),
-                    }),
+                    Some(scheme) => chain.push(SchemeRef { scheme, ident: ident.clone() }),
                     None => errors.spanned(
                         ident,
                         format!(
@@ -176,10 +173,7 @@ pub(crate) fn scheme_list(
                     Some(scheme) => format!("; write the bare name `{}`", scheme.name),
                     None => format!("; expected one of: {}", one_of(scheme_names())),
                 };
-                errors.spanned(
-                    tokens,
-                    format!("expected a scheme name, not an expression or path{hint}"),
-                );
+                errors.spanned(tokens, format!("expected a scheme name, not an expression or path{hint}"));
             }
         }
     }
@@ -191,8 +185,7 @@ pub(crate) fn scheme_list(
 // ---------------------------------------------------------------------------
 
 /// What a permission is, for messages.
-const PERMISSION_IS: &str =
-    "a permission is a type such as `IsAuthenticated` or a call such as `HasScope(\"write\")`";
+const PERMISSION_IS: &str = "a permission is a type such as `IsAuthenticated` or a call such as `HasScope(\"write\")`";
 
 /// Parses a permission expression:
 ///
@@ -289,10 +282,7 @@ fn parse_unary(input: ParseStream, errors: &mut Errors) -> syn::Result<PermExpr>
         let content;
         let paren = parenthesized!(content in input);
         if content.is_empty() {
-            return Err(syn::Error::new(
-                paren.span.join(),
-                "expected a permission inside the parentheses",
-            ));
+            return Err(syn::Error::new(paren.span.join(), "expected a permission inside the parentheses"));
         }
         let expr = parse_or(&content, errors)?;
         if !content.is_empty() {
@@ -321,10 +311,7 @@ fn parse_atom(input: ParseStream) -> syn::Result<PermExpr> {
         || input.peek(Token![Self]);
     if !starts_path {
         let (tokens, text) = next_token(input)?;
-        return Err(syn::Error::new_spanned(
-            tokens,
-            format!("expected a permission, found `{text}`; {PERMISSION_IS}"),
-        ));
+        return Err(syn::Error::new_spanned(tokens, format!("expected a permission, found `{text}`; {PERMISSION_IS}")));
     }
     let path: Path = input.parse()?;
     let args = if input.peek(token::Paren) {
@@ -350,10 +337,7 @@ fn parse_atom(input: ParseStream) -> syn::Result<PermExpr> {
 /// Errors unless an operand follows the operator `op` (written `text`).
 fn operand_follows(input: ParseStream, op: &dyn ToTokens, text: &str) -> syn::Result<()> {
     if input.is_empty() {
-        Err(syn::Error::new_spanned(
-            op.to_token_stream(),
-            format!("expected a permission after `{text}`"),
-        ))
+        Err(syn::Error::new_spanned(op.to_token_stream(), format!("expected a permission after `{text}`")))
     } else {
         Ok(())
     }
@@ -462,13 +446,9 @@ fn item_head(item: &Item) -> TokenStream {
             }
             // Visibility: `pub` or `pub(..)`.
             TokenTree::Ident(i) if i == "pub" && head.is_empty() => {
-                tokens.next_if(
-                    |t| matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis),
-                );
+                tokens.next_if(|t| matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis));
             }
-            TokenTree::Group(g)
-                if matches!(g.delimiter(), Delimiter::Brace | Delimiter::Parenthesis) =>
-            {
+            TokenTree::Group(g) if matches!(g.delimiter(), Delimiter::Brace | Delimiter::Parenthesis) => {
                 break;
             }
             TokenTree::Punct(p) if matches!(p.as_char(), ';' | '=') => break,
@@ -480,10 +460,7 @@ fn item_head(item: &Item) -> TokenStream {
 
 /// Splits the hand-over from an outer sibling (see [`hand_over`]) off the
 /// front of an attribute's arguments.
-fn take_hand_over(
-    attr: HandlerAttr,
-    args: TokenStream,
-) -> (Option<(HandlerAttr, TokenStream)>, TokenStream) {
+fn take_hand_over(attr: HandlerAttr, args: TokenStream) -> (Option<(HandlerAttr, TokenStream)>, TokenStream) {
     let mut iter = args.clone().into_iter();
     if let (Some(TokenTree::Punct(at)), Some(TokenTree::Ident(name)), Some(TokenTree::Group(g))) =
         (iter.next(), iter.next(), iter.next())
@@ -512,10 +489,7 @@ fn hand_over(sibling: &mut Attribute, from: HandlerAttr, args: TokenStream) {
             list.tokens = quote::quote!(#marker #rest);
         }
         Meta::Path(path) => {
-            let span = path
-                .segments
-                .last()
-                .map_or_else(Span::call_site, |s| s.ident.span());
+            let span = path.segments.last().map_or_else(Span::call_site, |s| s.ident.span());
             sibling.meta = Meta::List(MetaList {
                 path: path.clone(),
                 delimiter: MacroDelimiter::Paren(token::Paren(span)),
@@ -543,13 +517,7 @@ pub(crate) fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -
 
     // Our own arguments, checked apart: handed over only if they are valid.
     let mut arg_errors = Errors::default();
-    handler_args(
-        attr,
-        args.clone(),
-        TokenStream::new(),
-        &mut spec,
-        &mut arg_errors,
-    );
+    handler_args(attr, args.clone(), TokenStream::new(), &mut spec, &mut arg_errors);
 
     let wrong_kind = format!("#[{name}] can only be applied to an async fn handler");
     let mut f = match syn::parse2::<Item>(item.clone()) {
@@ -569,13 +537,9 @@ pub(crate) fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -
     for a in std::mem::take(&mut f.attrs) {
         match handler_attr_of(&a) {
             None => kept.push(a),
-            Some(kind) if kind == attr || handed_over.is_some() => errors.spanned(
-                &a,
-                format!(
-                    "duplicate #[{}] attribute; a handler takes at most one",
-                    kind.name()
-                ),
-            ),
+            Some(kind) if kind == attr || handed_over.is_some() => {
+                errors.spanned(&a, format!("duplicate #[{}] attribute; a handler takes at most one", kind.name()))
+            }
             // A second sibling is left for the sibling to report.
             Some(_) if sibling.is_some() => kept.push(a),
             Some(kind) => {
@@ -604,13 +568,7 @@ pub(crate) fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -
 
     if let Some((from, from_args)) = handed_over {
         let mut from_errors = Errors::default();
-        handler_args(
-            from,
-            from_args,
-            TokenStream::new(),
-            &mut spec,
-            &mut from_errors,
-        );
+        handler_args(from, from_args, TokenStream::new(), &mut spec, &mut from_errors);
         from_errors.push_all(arg_errors);
         arg_errors = from_errors;
     }
@@ -618,10 +576,7 @@ pub(crate) fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -
     let mut errors = arg_errors;
 
     if f.sig.asyncness.is_none() {
-        errors.spanned(
-            f.sig.fn_token,
-            format!("#[{name}] handlers must be `async fn`"),
-        );
+        errors.spanned(f.sig.fn_token, format!("#[{name}] handlers must be `async fn`"));
     }
     if let Some(receiver) = f.sig.receiver() {
         errors.spanned(
@@ -633,15 +588,9 @@ pub(crate) fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -
         );
     }
     if !f.sig.generics.params.is_empty() {
-        errors.spanned(
-            &f.sig.generics,
-            format!("#[{name}] handlers cannot be generic"),
-        );
+        errors.spanned(&f.sig.generics, format!("#[{name}] handlers cannot be generic"));
     } else if let Some(where_clause) = &f.sig.generics.where_clause {
-        errors.spanned(
-            where_clause,
-            format!("#[{name}] handlers cannot have a `where` clause"),
-        );
+        errors.spanned(where_clause, format!("#[{name}] handlers cannot have a `where` clause"));
     }
 
     match errors.error {
@@ -724,10 +673,7 @@ pub(crate) fn settings(input: &DeriveInput) -> syn::Result<SettingsSpec> {
                     continue;
                 }
                 ("permission", _) => {
-                    errors.spanned(
-                        &name,
-                        "expected `permission(...)`, e.g. permission(IsAuthenticated)",
-                    );
+                    errors.spanned(&name, "expected `permission(...)`, e.g. permission(IsAuthenticated)");
                     continue;
                 }
                 (_, _) => {
@@ -749,10 +695,7 @@ pub(crate) fn settings(input: &DeriveInput) -> syn::Result<SettingsSpec> {
             let paren_tokens = quote::quote_spanned!(paren=> ());
             if key == "chain" {
                 if chain.is_some() {
-                    errors.spanned(
-                        &name,
-                        "duplicate `chain` option; list all the schemes in one `chain(...)`",
-                    );
+                    errors.spanned(&name, "duplicate `chain` option; list all the schemes in one `chain(...)`");
                     continue;
                 }
                 let schemes = scheme_list(
@@ -788,10 +731,7 @@ pub(crate) fn settings(input: &DeriveInput) -> syn::Result<SettingsSpec> {
                 Some(configs)
             }
             Fields::Unnamed(unnamed) => {
-                errors.spanned(
-                    unnamed,
-                    "#[derive(AuthSettings)] needs a struct with named fields, not a tuple struct",
-                );
+                errors.spanned(unnamed, "#[derive(AuthSettings)] needs a struct with named fields, not a tuple struct");
                 None
             }
             Fields::Unit => {
@@ -878,20 +818,14 @@ fn config_field(field: &syn::Field, configs: &mut Vec<ConfigField>, errors: &mut
                 };
                 errors.spanned(
                     &name,
-                    format!(
-                        "unknown settings option `{key}`; expected one of: {}{hint}",
-                        one_of(scheme_keys())
-                    ),
+                    format!("unknown settings option `{key}`; expected one of: {}{hint}", one_of(scheme_keys())),
                 );
                 continue;
             };
             match body {
                 OptionBody::Flag => {}
                 OptionBody::List(tokens, _) | OptionBody::Value(tokens) => {
-                    errors.spanned(
-                        tokens,
-                        format!("`{key}` takes no arguments: write #[auth({key})]"),
-                    );
+                    errors.spanned(tokens, format!("`{key}` takes no arguments: write #[auth({key})]"));
                     continue;
                 }
             }
@@ -909,18 +843,11 @@ fn config_field(field: &syn::Field, configs: &mut Vec<ConfigField>, errors: &mut
             if let Some(other) = configs.iter().find(|c| c.scheme == scheme) {
                 errors.spanned(
                     &name,
-                    format!(
-                        "scheme `{}` is already configured by field `{}`",
-                        scheme.name, other.member
-                    ),
+                    format!("scheme `{}` is already configured by field `{}`", scheme.name, other.member),
                 );
                 continue;
             }
-            configs.push(ConfigField {
-                scheme,
-                member: member.clone(),
-                ty: field.ty.clone(),
-            });
+            configs.push(ConfigField { scheme, member: member.clone(), ty: field.ty.clone() });
         }
     }
 }

@@ -43,34 +43,36 @@ fn scheme_list_accepts_names_and_trailing_comma() {
     assert_eq!(schemes(quote!(Token,)), Ok(vec!["Token"]));
 }
 
+/// The valid scheme names and settings keys, as the messages list them (from the one table).
+fn valid() -> (String, String) {
+    let names = crate::model::SCHEMES.iter().map(|s| s.0).collect::<Vec<_>>().join(", ");
+    let keys = crate::model::SCHEMES.iter().map(|s| s.1).collect::<Vec<_>>().join(", ");
+    (names, keys)
+}
+
 #[test]
 fn scheme_list_reports_every_mistake() {
+    let (names, _) = valid();
     let errors = schemes(quote!(Foo, Basic, Basic, Basic::new(), "Token", basic)).unwrap_err();
     assert_eq!(
         errors,
         vec![
-            "unknown authentication scheme `Foo`; expected one of: Basic, Token",
-            "duplicate authentication scheme `Basic`",
-            "expected a scheme name, not an expression or path; write the bare name `Basic`",
-            "expected a scheme name, found a literal; expected one of: Basic, Token; write the \
-             bare name `Token`, without quotes",
-            "unknown authentication scheme `basic`; expected one of: Basic, Token; did you mean \
-             `Basic`?",
+            format!("unknown authentication scheme `Foo`; expected one of: {names}"),
+            "duplicate authentication scheme `Basic`".to_owned(),
+            "expected a scheme name, not an expression or path; write the bare name `Basic`".to_owned(),
+            format!(
+                "expected a scheme name, found a literal; expected one of: {names}; write the bare name `Token`, without quotes"
+            ),
+            format!("unknown authentication scheme `basic`; expected one of: {names}; did you mean `Basic`?"),
         ]
     );
     assert_eq!(schemes(quote!()), Err(vec!["empty".to_owned()]));
-    assert_eq!(
-        schemes(quote!(Basic,,Token)),
-        Err(vec!["expected a scheme name before `,`".to_owned()])
-    );
+    assert_eq!(schemes(quote!(Basic,,Token)), Err(vec!["expected a scheme name before `,`".to_owned()]));
 }
 
 #[test]
 fn permission_builtins_and_operators() {
-    assert_eq!(
-        perm(quote!(IsAuthenticated)),
-        Ok(text(quote!(::auth_runtime::permissions::IsAuthenticated)))
-    );
+    assert_eq!(perm(quote!(IsAuthenticated)), Ok(text(quote!(::auth_runtime::permissions::IsAuthenticated))));
     // `&` binds tighter than `|`; both are left-associative.
     assert_eq!(
         perm(quote!(A | B & !C | D)),
@@ -95,15 +97,9 @@ fn permission_builtins_and_operators() {
 fn permission_custom_paths_and_calls_are_kept() {
     assert_eq!(
         perm(quote!(crate::perms::IsOwner & HasScope("write", 1 + 2))),
-        Ok(text(quote!(::auth_runtime::permissions::And(
-            crate::perms::IsOwner,
-            HasScope("write", 1 + 2)
-        ))))
+        Ok(text(quote!(::auth_runtime::permissions::And(crate::perms::IsOwner, HasScope("write", 1 + 2)))))
     );
-    assert_eq!(
-        perm(quote!(::other::IsAdminUser)),
-        Ok(text(quote!(::other::IsAdminUser)))
-    );
+    assert_eq!(perm(quote!(::other::IsAdminUser)), Ok(text(quote!(::other::IsAdminUser))));
 }
 
 #[test]
@@ -111,10 +107,7 @@ fn permission_errors() {
     let err = |tokens| perm(tokens).unwrap_err();
     assert_eq!(
         err(quote!(A && B || C)),
-        vec![
-            "use `&`, not `&&`, to require both permissions",
-            "use `|`, not `||`, to allow either permission",
-        ]
+        vec!["use `&`, not `&&`, to require both permissions", "use `|`, not `||`, to allow either permission",]
     );
     assert_eq!(err(quote!(A &)), vec!["expected a permission after `&`"]);
     assert_eq!(err(quote!(!)), vec!["expected a permission after `!`"]);
@@ -122,10 +115,7 @@ fn permission_errors() {
     assert!(err(quote!(A == B))[0].starts_with("unexpected `==` in permission expression"));
     assert!(err(quote!(A, B))[0].starts_with("unexpected `,` in permission expression"));
     assert!(err(quote!(A & + B))[0].starts_with("expected a permission, found `+`"));
-    assert_eq!(
-        err(quote!(A & ())),
-        vec!["expected a permission inside the parentheses"]
-    );
+    assert_eq!(err(quote!(A & ())), vec!["expected a permission inside the parentheses"]);
     assert_eq!(err(quote!()), vec!["empty"]);
 }
 
@@ -153,9 +143,7 @@ fn expand_fully(attr: HandlerAttr, args: TokenStream, item: TokenStream) -> Stri
         last = TokenStream::new();
         for item in file.items {
             match item {
-                syn::Item::Macro(m)
-                    if m.mac.path.segments.last().unwrap().ident == "compile_error" =>
-                {
+                syn::Item::Macro(m) if m.mac.path.segments.last().unwrap().ident == "compile_error" => {
                     errors.extend(quote!(#m));
                 }
                 syn::Item::Fn(mut f) => {
@@ -300,9 +288,7 @@ fn permission_alone_uses_the_default_chain() {
             }
         ),
     );
-    let call = text(quote!(
-        run::<::auth_runtime::__private::DefaultChain, _, _, _>
-    ));
+    let call = text(quote!(run::<::auth_runtime::__private::DefaultChain, _, _, _>));
     assert!(out.contains(&call), "{out}");
 }
 
@@ -377,9 +363,7 @@ fn wrong_item_kind_is_reported_on_its_head() {
 /// Expands `#[derive(AuthSettings)]`, returning the code or the messages.
 fn settings(input: TokenStream) -> Result<String, Vec<String>> {
     let input: syn::DeriveInput = syn::parse2(input).unwrap();
-    parse::settings(&input)
-        .map(|spec| text(expand::settings(&spec)))
-        .map_err(messages)
+    parse::settings(&input).map(|spec| text(expand::settings(&spec))).map_err(messages)
 }
 
 #[test]
@@ -424,16 +408,16 @@ fn settings_default_permission_is_is_authenticated() {
         struct S<T> { #[auth(token)] token: auth_runtime::TokenConfig, t: T }
     })
     .unwrap();
-    let permission =
-        text(quote!(.default_permission(::auth_runtime::permissions::IsAuthenticated)));
+    let permission = text(quote!(.default_permission(::auth_runtime::permissions::IsAuthenticated)));
     assert!(out.contains(&permission), "{out}");
     assert!(out.contains(&text(quote!(impl<T> ::auth_runtime::AuthSettings for S<T>))));
 }
 
 #[test]
 fn settings_errors_are_combined() {
+    let (names, keys) = valid();
     let errors = settings(quote! {
-        #[auth(chain(Basic, Token, Token, Jwt), foo, permission())]
+        #[auth(chain(Basic, Token, Token, Digest), foo, permission())]
         struct S {
             #[auth(basic)] a: auth_runtime::BasicConfig,
             #[auth(basic)] b: auth_runtime::BasicConfig,
@@ -444,16 +428,14 @@ fn settings_errors_are_combined() {
     assert_eq!(
         errors,
         vec![
-            "duplicate authentication scheme `Token`",
-            "unknown authentication scheme `Jwt`; expected one of: Basic, Token",
-            "unknown `#[auth]` option `foo` on the struct; expected one of: chain, permission",
-            "expected a permission expression, e.g. #[auth(permission(IsAuthenticated))]",
-            "scheme `Basic` is already configured by field `a`",
-            "unknown settings option `bogus`; expected one of: basic, token",
-            "unknown settings option `chain`; expected one of: basic, token; `chain(...)` goes on \
-             the struct, not on a field",
-            "scheme `Token` is in the chain but no field configures it; add `#[auth(token)] \
-             token: auth_runtime::TokenConfig`",
+            "duplicate authentication scheme `Token`".to_owned(),
+            format!("unknown authentication scheme `Digest`; expected one of: {names}"),
+            "unknown `#[auth]` option `foo` on the struct; expected one of: chain, permission".to_owned(),
+            "expected a permission expression, e.g. #[auth(permission(IsAuthenticated))]".to_owned(),
+            "scheme `Basic` is already configured by field `a`".to_owned(),
+            format!("unknown settings option `bogus`; expected one of: {keys}"),
+            format!("unknown settings option `chain`; expected one of: {keys}; `chain(...)` goes on the struct, not on a field"),
+            "scheme `Token` is in the chain but no field configures it; add `#[auth(token)] token: auth_runtime::TokenConfig`".to_owned(),
         ]
     );
 }

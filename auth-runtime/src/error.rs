@@ -81,11 +81,7 @@ pub enum AuthError {
 impl AuthError {
     /// A 401 `authentication_failed` rejection with the given detail sentence.
     pub fn failed(detail: impl Into<Cow<'static, str>>) -> Self {
-        AuthError::AuthenticationFailed {
-            detail: detail.into(),
-            code: "authentication_failed",
-            challenges: Vec::new(),
-        }
+        AuthError::AuthenticationFailed { detail: detail.into(), code: "authentication_failed", challenges: Vec::new() }
     }
 
     /// A 403 `permission_denied` with DRF's default sentence.
@@ -128,8 +124,9 @@ impl AuthError {
     /// other kinds are returned unchanged.
     pub fn with_challenges(mut self, new: Vec<String>) -> Self {
         match &mut self {
-            AuthError::NotAuthenticated { challenges }
-            | AuthError::AuthenticationFailed { challenges, .. } => *challenges = new,
+            AuthError::NotAuthenticated { challenges } | AuthError::AuthenticationFailed { challenges, .. } => {
+                *challenges = new
+            }
             _ => {}
         }
         self
@@ -157,9 +154,7 @@ pub fn error_response(status: StatusCode, code: &str, detail: &str) -> HttpRespo
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AuthError::NotAuthenticated { .. } | AuthError::AuthenticationFailed { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            AuthError::NotAuthenticated { .. } | AuthError::AuthenticationFailed { .. } => StatusCode::UNAUTHORIZED,
             AuthError::PermissionDenied { .. } => StatusCode::FORBIDDEN,
             AuthError::InvalidCredentials | AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::NotFound => StatusCode::NOT_FOUND,
@@ -185,14 +180,8 @@ impl ResponseError for AuthError {
         if let AuthError::Throttled { wait } = self {
             headers.insert(header::RETRY_AFTER, header::HeaderValue::from(*wait));
         }
-        if matches!(
-            self.status_code(),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        ) {
-            headers.insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-store"),
-            );
+        if matches!(self.status_code(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
         }
         resp
     }

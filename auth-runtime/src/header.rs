@@ -36,19 +36,14 @@ impl<'a> Authorization<'a> {
 
     /// Parses a header value. `None` when it holds no auth-scheme at all (only whitespace).
     pub fn parse(value: &'a [u8]) -> Option<Self> {
-        let mut parts = value
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|p| !p.is_empty());
+        let mut parts = value.split(|b| b.is_ascii_whitespace()).filter(|p| !p.is_empty());
         let scheme = parts.next()?;
         let credentials = match (parts.next(), parts.next()) {
             (None, _) => Credentials::Missing,
             (Some(one), None) => Credentials::One(one),
             (Some(_), Some(_)) => Credentials::TooMany,
         };
-        Some(Authorization {
-            scheme,
-            credentials,
-        })
+        Some(Authorization { scheme, credentials })
     }
 
     /// True when the auth-scheme equals `name`, ignoring ASCII case (RFC 9110 section 11.1).
@@ -91,24 +86,10 @@ mod tests {
 
     #[test]
     fn missing_and_extra_parts() {
-        assert_eq!(
-            Authorization::parse(b"Token").unwrap().credentials(),
-            Credentials::Missing
-        );
-        assert_eq!(
-            Authorization::parse(b"Token  ").unwrap().credentials(),
-            Credentials::Missing
-        );
-        assert_eq!(
-            Authorization::parse(b"Token a b").unwrap().credentials(),
-            Credentials::TooMany
-        );
-        assert_eq!(
-            Authorization::parse(b"  Token\tabc ")
-                .unwrap()
-                .credentials(),
-            Credentials::One(b"abc")
-        );
+        assert_eq!(Authorization::parse(b"Token").unwrap().credentials(), Credentials::Missing);
+        assert_eq!(Authorization::parse(b"Token  ").unwrap().credentials(), Credentials::Missing);
+        assert_eq!(Authorization::parse(b"Token a b").unwrap().credentials(), Credentials::TooMany);
+        assert_eq!(Authorization::parse(b"  Token\tabc ").unwrap().credentials(), Credentials::One(b"abc"));
     }
 
     #[test]
@@ -125,9 +106,6 @@ mod tests {
     #[test]
     fn non_ascii_is_kept_as_bytes() {
         let a = Authorization::parse("Basic \u{e9}t\u{e9}".as_bytes()).unwrap();
-        assert_eq!(
-            a.credentials(),
-            Credentials::One("\u{e9}t\u{e9}".as_bytes())
-        );
+        assert_eq!(a.credentials(), Credentials::One("\u{e9}t\u{e9}".as_bytes()));
     }
 }

@@ -37,12 +37,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonOrForm<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<BodyLimit>()
-            .map_or(DEFAULT_BODY_LIMIT, |l| l.0);
-        let is_form = req
-            .content_type()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded");
+        let limit = req.app_data::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let is_form = req.content_type().eq_ignore_ascii_case("application/x-www-form-urlencoded");
         let body = read_body(req, payload, limit);
         Box::pin(async move {
             let bytes = body.await?;
@@ -70,9 +66,7 @@ fn read_body(
         }
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| {
-                AuthError::InvalidRequest("The request body could not be read.".into())
-            })?;
+            let chunk = chunk.map_err(|_| AuthError::InvalidRequest("The request body could not be read.".into()))?;
             if body.len() + chunk.len() > limit {
                 return Err(AuthError::PayloadTooLarge { limit });
             }
@@ -83,37 +77,67 @@ fn read_body(
 }
 
 /// Decodes a JSON or form body into `T` with a 400 that says what is wrong.
+/// JSON bodies must be objects: serde's derived structs would also take an array.
 fn decode<T: DeserializeOwned>(bytes: &[u8], is_form: bool) -> Result<T, AuthError> {
+    let invalid =
+        |kind: &str, e: &dyn std::fmt::Display| AuthError::InvalidRequest(format!("Invalid {kind} body: {e}.").into());
     if is_form {
-        serde_urlencoded::from_bytes(bytes)
-            .map_err(|e| AuthError::InvalidRequest(format!("Invalid form body: {e}.").into()))
-    } else {
-        serde_json::from_slice(bytes)
-            .map_err(|e| AuthError::InvalidRequest(format!("Invalid JSON body: {e}.").into()))
+        return serde_urlencoded::from_bytes(bytes).map_err(|e| invalid("form", &e));
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| invalid("JSON", &e))?;
+    if !value.is_object() {
+        return Err(AuthError::InvalidRequest("Invalid JSON body: expected a JSON object.".into()));
+    }
+    serde_json::from_value(value).map_err(|e| invalid("JSON", &e))
+}
+
+/// A JSON object body (`Content-Type: application/json` or a `+json` type) decoded into `T`:
+/// like `web::Json`, but answering with this crate's errors (400 `invalid_request` naming the
+/// problem, 413 over the [`BodyLimit`]) and refusing anything that is not a JSON object.
+#[derive(Debug, Clone)]
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    /// The decoded value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonObject<T> {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0);
+        let ct = req.content_type().to_ascii_lowercase();
+        let is_json = ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"));
+        let body = read_body(req, payload, limit);
+        Box::pin(async move {
+            let bytes = body.await?;
+            if !is_json {
+                return Err(AuthError::InvalidRequest("Expected a JSON body (Content-Type: application/json).".into()));
+            }
+            decode(&bytes, false).map(JsonObject)
+        })
     }
 }
 
 /// A `web::JsonConfig` whose errors are this crate's JSON errors: 413 over `limit` bytes,
 /// else 400 `invalid_request`. Register it with `app_data` for handlers that take `web::Json`.
 pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(move |err, _req| {
-            use actix_web::error::JsonPayloadError as E;
-            let e = match err {
-                E::Overflow { .. } | E::OverflowKnownLength { .. } => {
-                    AuthError::PayloadTooLarge { limit }
-                }
-                E::ContentType => AuthError::InvalidRequest(
-                    "Expected a JSON body (Content-Type: application/json).".into(),
-                ),
-                E::Deserialize(e) => {
-                    AuthError::InvalidRequest(format!("Invalid JSON body: {e}.").into())
-                }
-                _ => AuthError::InvalidRequest("The JSON body could not be read.".into()),
-            };
-            e.into()
-        })
+    web::JsonConfig::default().limit(limit).error_handler(move |err, _req| {
+        use actix_web::error::JsonPayloadError as E;
+        let e = match err {
+            E::Overflow { .. } | E::OverflowKnownLength { .. } => AuthError::PayloadTooLarge { limit },
+            E::ContentType => {
+                AuthError::InvalidRequest("Expected a JSON body (Content-Type: application/json).".into())
+            }
+            E::Deserialize(e) => AuthError::InvalidRequest(format!("Invalid JSON body: {e}.").into()),
+            _ => AuthError::InvalidRequest("The JSON body could not be read.".into()),
+        };
+        e.into()
+    })
 }
 
 /// A `web::PathConfig` answering an unparsable path segment (e.g. `/books/abc`) with 404.
@@ -123,9 +147,8 @@ pub fn path_config() -> web::PathConfig {
 
 /// A `web::QueryConfig` answering a bad query string with 400 `invalid_request`.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|e, _| {
-        AuthError::InvalidRequest(format!("Invalid query string: {e}.").into()).into()
-    })
+    web::QueryConfig::default()
+        .error_handler(|e, _| AuthError::InvalidRequest(format!("Invalid query string: {e}.").into()).into())
 }
 
 /// Handler for unknown paths: 404 `not_found`. Use as `App::default_service`.
@@ -133,8 +156,18 @@ pub async fn not_found() -> Result<HttpResponse, AuthError> {
     Err(AuthError::NotFound)
 }
 
+/// A resource's `default_service` answering 405 `method_not_allowed` with the `Allow` header
+/// (RFC 9110 section 15.5.6) listing `allow`, e.g. `"GET, POST"`.
+pub fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        let mut res = actix_web::ResponseError::error_response(&AuthError::MethodNotAllowed);
+        res.headers_mut().insert(actix_web::http::header::ALLOW, HeaderValue::from_static(allow));
+        res
+    })
+}
+
 /// Handler for a known path with another method: 405 `method_not_allowed`. Use as a
-/// resource's `default_service`.
+/// resource's `default_service`; [`not_allowed`] adds the `Allow` header.
 pub async fn method_not_allowed() -> Result<HttpResponse, AuthError> {
     Err(AuthError::MethodNotAllowed)
 }
@@ -161,11 +194,8 @@ pub fn json_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
                 new.headers_mut().append(name.clone(), value.clone());
             }
         }
-        new.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Ok(ErrorHandlerResponse::Response(
-            ServiceResponse::new(req, new).map_into_right_body(),
-        ))
+        new.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, new).map_into_right_body()))
     })
 }
 
@@ -175,23 +205,11 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
         404 => ("not_found", "Not found."),
         405 => ("method_not_allowed", "Method not allowed."),
         413 => ("payload_too_large", "Request body is too large."),
-        431 => (
-            "request_header_fields_too_large",
-            "Request header fields are too large.",
-        ),
-        401 => (
-            "not_authenticated",
-            "Authentication credentials were not provided.",
-        ),
-        403 => (
-            "permission_denied",
-            "You do not have permission to perform this action.",
-        ),
+        431 => ("request_header_fields_too_large", "Request header fields are too large."),
+        401 => ("not_authenticated", "Authentication credentials were not provided."),
+        403 => ("permission_denied", "You do not have permission to perform this action."),
         429 => ("throttled", "Request was throttled."),
-        503 => (
-            "service_unavailable",
-            "The service is temporarily unavailable.",
-        ),
+        503 => ("service_unavailable", "The service is temporarily unavailable."),
         500..=599 => ("server_error", "A server error occurred."),
         _ => ("invalid_request", "The request could not be processed."),
     }

@@ -7,12 +7,7 @@ use sea_orm_migration::schema::*;
 
 /// Every migration of the framework, in order. Add them to your own `MigratorTrait`.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![
-        Box::new(CreateUsers),
-        Box::new(CreateAuthTokens),
-        Box::new(CreateAuthSettings),
-        Box::new(CreateJwtTables),
-    ]
+    vec![Box::new(CreateUsers), Box::new(CreateAuthTokens), Box::new(CreateAuthSettings), Box::new(CreateJwtTables)]
 }
 
 /// A migrator with only the framework's migrations.
@@ -58,9 +53,7 @@ impl MigrationTrait for CreateUsers {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table("users").to_owned())
-            .await
+        manager.drop_table(Table::drop().table("users").to_owned()).await
     }
 }
 
@@ -105,9 +98,7 @@ impl MigrationTrait for CreateAuthTokens {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table("auth_tokens").to_owned())
-            .await
+        manager.drop_table(Table::drop().table("auth_tokens").to_owned()).await
     }
 }
 
@@ -137,9 +128,7 @@ impl MigrationTrait for CreateAuthSettings {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table("auth_settings").to_owned())
-            .await
+        manager.drop_table(Table::drop().table("auth_settings").to_owned()).await
     }
 }
 
@@ -158,14 +147,7 @@ impl MigrationName for CreateJwtTables {
 /// Creates an index named `{table}_{col}` on one column.
 async fn index(manager: &SchemaManager<'_>, table: &'static str, col: &'static str) -> Result<(), DbErr> {
     manager
-        .create_index(
-            Index::create()
-                .name(format!("{table}_{col}"))
-                .table(table)
-                .col(col)
-                .if_not_exists()
-                .to_owned(),
-        )
+        .create_index(Index::create().name(format!("{table}_{col}")).table(table).col(col).if_not_exists().to_owned())
         .await
 }
 

@@ -81,14 +81,9 @@ impl Passwords {
 
     /// Runs `f` on the blocking pool once a permit is free, so hashing never blocks the
     /// async workers and at most `max_concurrent` hashes run at once.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, AuthError> {
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
         let _permit = self.permits.acquire().await.map_err(AuthError::store)?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(AuthError::store)
+        tokio::task::spawn_blocking(f).await.map_err(AuthError::store)
     }
 
     /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
@@ -106,50 +101,28 @@ impl Passwords {
     ///
     /// # Errors
     /// 503 if the blocking pool fails. A malformed stored hash is "invalid", not an error.
-    pub async fn verify(
-        &self,
-        password: &str,
-        stored: Option<String>,
-    ) -> Result<Verdict, AuthError> {
+    pub async fn verify(&self, password: &str, stored: Option<String>) -> Result<Verdict, AuthError> {
         let password = password.to_owned();
         let params = self.params.clone();
         let dummy = self.dummy.clone();
         self.blocking(move || {
             let Some(stored) = stored else {
-                let dummy = dummy.get_or_init(|| {
-                    hash_with(params.clone(), "dummy password").unwrap_or_default()
-                });
+                let dummy = dummy.get_or_init(|| hash_with(params.clone(), "dummy password").unwrap_or_default());
                 let _ = verify_with(&password, dummy);
-                return Verdict {
-                    valid: false,
-                    rehashed: None,
-                };
+                return Verdict { valid: false, rehashed: None };
             };
             if !verify_with(&password, &stored) {
-                return Verdict {
-                    valid: false,
-                    rehashed: None,
-                };
+                return Verdict { valid: false, rehashed: None };
             }
-            let rehashed = if needs_rehash(&stored, &params) {
-                hash_with(params, &password).ok()
-            } else {
-                None
-            };
-            Verdict {
-                valid: true,
-                rehashed,
-            }
+            let rehashed = if needs_rehash(&stored, &params) { hash_with(params, &password).ok() } else { None };
+            Verdict { valid: true, rehashed }
         })
         .await
     }
 }
 
 fn hash_with(params: Params, password: &str) -> Result<String, AuthError> {
-    Passwords::argon2(params)
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(AuthError::store)
+    Passwords::argon2(params).hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(AuthError::store)
 }
 
 fn verify_with(password: &str, stored: &str) -> bool {
@@ -163,9 +136,7 @@ fn verify_with(password: &str, stored: &str) -> bool {
     let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
         return false;
     };
-    Argon2::new(algorithm, Version::V0x13, params)
-        .verify_password(password.as_bytes(), &hash)
-        .is_ok()
+    Argon2::new(algorithm, Version::V0x13, params).verify_password(password.as_bytes(), &hash).is_ok()
 }
 
 /// True when `stored` is not argon2id v19 or any of its costs is below `current`'s.
@@ -191,21 +162,10 @@ mod tests {
         let pw = Passwords::new(PasswordConfig::default());
         let h = pw.hash("s3cret").await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert_eq!(
-            pw.verify("s3cret", Some(h.clone())).await.unwrap(),
-            Verdict {
-                valid: true,
-                rehashed: None
-            }
-        );
+        assert_eq!(pw.verify("s3cret", Some(h.clone())).await.unwrap(), Verdict { valid: true, rehashed: None });
         assert!(!pw.verify("wrong", Some(h)).await.unwrap().valid);
         assert!(!pw.verify("s3cret", None).await.unwrap().valid);
-        assert!(
-            !pw.verify("s3cret", Some("garbage".into()))
-                .await
-                .unwrap()
-                .valid
-        );
+        assert!(!pw.verify("s3cret", Some("garbage".into())).await.unwrap().valid);
     }
 
     #[tokio::test]
@@ -221,15 +181,7 @@ mod tests {
 
     #[test]
     fn config_is_raised_to_owasp_minimum() {
-        let pw = Passwords::new(PasswordConfig {
-            memory_kib: 8,
-            iterations: 1,
-            lanes: 0,
-            max_concurrent: 0,
-        });
-        assert_eq!(
-            (pw.params.m_cost(), pw.params.t_cost(), pw.params.p_cost()),
-            (19456, 2, 1)
-        );
+        let pw = Passwords::new(PasswordConfig { memory_kib: 8, iterations: 1, lanes: 0, max_concurrent: 0 });
+        assert_eq!((pw.params.m_cost(), pw.params.t_cost(), pw.params.p_cost()), (19456, 2, 1));
     }
 }

@@ -75,11 +75,7 @@ pub struct Principal {
 impl Principal {
     /// A principal for `user` authenticated by `scheme`.
     pub fn for_user(user: User, scheme: &'static str, data: SchemeData) -> Self {
-        Principal {
-            user: Some(user),
-            scheme,
-            data,
-        }
+        Principal { user: Some(user), scheme, data }
     }
 
     /// The username, if the principal is a user.
@@ -120,19 +116,11 @@ async fn decide_default(req: &HttpRequest, permission: bool) -> Result<Decided, 
     }
     let auth = Auth::from_request_ref(req)?;
     let principal = if permission {
-        crate::__private::authenticate_and_authorize::<DefaultChain, _>(
-            req,
-            &auth,
-            &DefaultPermission,
-        )
-        .await?
+        crate::__private::authenticate_and_authorize::<DefaultChain, _>(req, &auth, &DefaultPermission).await?
     } else {
         <DefaultChain as Chain>::authenticate(req, &auth).await?
     };
-    let done = Decided {
-        principal,
-        challenges: |auth| DefaultChain::challenges(auth, None),
-    };
+    let done = Decided { principal, challenges: |auth| DefaultChain::challenges(auth, None) };
     req.extensions_mut().insert(done.clone());
     Ok(done)
 }

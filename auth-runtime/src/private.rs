@@ -2,9 +2,7 @@
 
 use actix_web::dev::Payload as DevPayload;
 use actix_web::web::Payload;
-use actix_web::{
-    FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder, ResponseError,
-};
+use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder, ResponseError};
 
 pub use crate::scheme::DefaultChain;
 pub use actix_web;
@@ -40,12 +38,7 @@ pub async fn authenticate_and_authorize<C: Chain, P: Permission>(
 /// authentication and permission first, and only then runs the handler's own extractors
 /// (so a 401 beats a 400 for a malformed body, whatever the parameter order), then the
 /// handler.
-pub async fn run<C, P, F, Args>(
-    req: HttpRequest,
-    payload: Payload,
-    permission: P,
-    handler: F,
-) -> HttpResponse
+pub async fn run<C, P, F, Args>(req: HttpRequest, payload: Payload, permission: P, handler: F) -> HttpResponse
 where
     C: Chain,
     P: Permission,
@@ -59,10 +52,7 @@ where
     };
     match authenticate_and_authorize::<C, P>(&req, &auth, &permission).await {
         Ok(principal) => {
-            req.extensions_mut().insert(Decided {
-                principal,
-                challenges: |auth| C::challenges(auth, None),
-            });
+            req.extensions_mut().insert(Decided { principal, challenges: |auth| C::challenges(auth, None) });
         }
         Err(e) => return e.error_response(),
     }
@@ -71,9 +61,5 @@ where
         Ok(args) => args,
         Err(e) => return HttpResponse::from_error(e.into()),
     };
-    handler
-        .call(args)
-        .await
-        .respond_to(&req)
-        .map_into_boxed_body()
+    handler.call(args).await.respond_to(&req).map_into_boxed_body()
 }

@@ -52,10 +52,7 @@ pub trait Scheme: 'static {
 pub trait Chain: 'static {
     /// Runs the chain. `Ok(None)`: anonymous. `Err`: a scheme rejected its credentials; the
     /// error carries the chain's challenges.
-    fn authenticate(
-        req: &HttpRequest,
-        auth: &Auth,
-    ) -> impl Future<Output = Result<Option<Principal>, AuthError>>;
+    fn authenticate(req: &HttpRequest, auth: &Auth) -> impl Future<Output = Result<Option<Principal>, AuthError>>;
 
     /// One challenge per scheme that has one, in chain order, one per auth-scheme name. When
     /// `rejection` names a scheme (by [`Scheme::NAME`]), that scheme's challenge carries it.
@@ -132,8 +129,7 @@ impl_chain!(A, B, C, D, E, F, G, H);
 pub type Rejection<'a> = (&'static str, &'a AuthError);
 
 /// The boxed future of a type-erased chain.
-pub(crate) type ChainFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Option<Principal>, AuthError>> + 'a>>;
+pub(crate) type ChainFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Principal>, AuthError>> + 'a>>;
 
 /// A chain chosen at run time (the settings' default), as two function pointers into a
 /// statically dispatched tuple chain.
@@ -146,10 +142,7 @@ pub(crate) struct ErasedChain {
 impl ErasedChain {
     /// Erases the chain `C`.
     pub(crate) fn of<C: Chain>() -> Self {
-        ErasedChain {
-            authenticate: |req, auth| Box::pin(C::authenticate(req, auth)),
-            challenges: C::challenges,
-        }
+        ErasedChain { authenticate: |req, auth| Box::pin(C::authenticate(req, auth)), challenges: C::challenges }
     }
 }
 
@@ -178,32 +171,16 @@ mod tests {
         push_challenge(&mut list, Some("Basic realm=\"api\"".into()), false);
         push_challenge(&mut list, None, false);
         push_challenge(&mut list, Some("Bearer realm=\"api\"".into()), false);
-        push_challenge(
-            &mut list,
-            Some("Bearer realm=\"api\", error=\"invalid_token\"".into()),
-            true,
-        );
+        push_challenge(&mut list, Some("Bearer realm=\"api\", error=\"invalid_token\"".into()), true);
         push_challenge(&mut list, Some("bearer realm=\"x\"".into()), false);
         let got: Vec<_> = list.into_iter().map(|(c, _)| c).collect();
-        assert_eq!(
-            got,
-            [
-                "Basic realm=\"api\"",
-                "Bearer realm=\"api\", error=\"invalid_token\""
-            ]
-        );
+        assert_eq!(got, ["Basic realm=\"api\"", "Bearer realm=\"api\", error=\"invalid_token\""]);
     }
 
     #[test]
     fn anonymous_without_challenges_is_403() {
         assert_eq!(anonymous_error(vec![]).code(), "not_authenticated");
-        assert!(matches!(
-            anonymous_error(vec![]),
-            AuthError::PermissionDenied { .. }
-        ));
-        assert!(matches!(
-            anonymous_error(vec!["Token".into()]),
-            AuthError::NotAuthenticated { .. }
-        ));
+        assert!(matches!(anonymous_error(vec![]), AuthError::PermissionDenied { .. }));
+        assert!(matches!(anonymous_error(vec!["Token".into()]), AuthError::NotAuthenticated { .. }));
     }
 }

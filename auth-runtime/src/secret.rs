@@ -78,10 +78,7 @@ impl SecretKey {
     ///
     /// # Errors
     /// A given key below 32 bytes, or a database failure.
-    pub async fn load_or_create(
-        db: &DatabaseConnection,
-        given: Option<&str>,
-    ) -> Result<Self, SecretKeyError> {
+    pub async fn load_or_create(db: &DatabaseConnection, given: Option<&str>) -> Result<Self, SecretKeyError> {
         if let Some(given) = given.filter(|g| !g.is_empty()) {
             return SecretKey::new(given.as_bytes());
         }
@@ -91,18 +88,13 @@ impl SecretKey {
             return SecretKey::new(bytes);
         }
         let key = SecretKey::generate();
-        let row = settings::ActiveModel {
-            key: Set(KEY_NAME.to_owned()),
-            value: Set(hex::encode(&key.0)),
-        };
+        let row = settings::ActiveModel { key: Set(KEY_NAME.to_owned()), value: Set(hex::encode(&key.0)) };
         // Two processes starting at once: the second insert fails and both read the winner.
         let _ = settings::Entity::insert(row).exec(db).await;
         let row = settings::Entity::find_by_id(KEY_NAME).one(db).await?;
         match row.and_then(|r| hex::decode(r.value).ok()) {
             Some(bytes) => SecretKey::new(bytes),
-            None => Err(SecretKeyError::Store(DbErr::RecordNotFound(
-                "auth_settings.secret_key".into(),
-            ))),
+            None => Err(SecretKeyError::Store(DbErr::RecordNotFound("auth_settings.secret_key".into()))),
         }
     }
 }

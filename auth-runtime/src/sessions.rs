@@ -13,12 +13,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
+use actix_session::SessionMiddleware;
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_session::storage::{LoadError, RedisSessionStore, SaveError, SessionKey, SessionStore, UpdateError};
-use actix_session::SessionMiddleware;
+use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite, time::Duration};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::body::MessageBody;
 use actix_web::http::StatusCode;
 use chrono::Utc;
 use rand::RngCore;
@@ -137,7 +137,12 @@ impl SessionStore for DbSessionStore {
         SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
     }
 
-    async fn update(&self, key: SessionKey, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, UpdateError> {
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
         self.write(key.as_ref(), state, ttl).await.map_err(UpdateError::Other)?;
         Ok(key)
     }
@@ -228,7 +233,12 @@ impl SessionStore for AuthSessionStore {
         }
     }
 
-    async fn update(&self, key: SessionKey, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, UpdateError> {
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
         match self {
             AuthSessionStore::Database(s) => s.update(key, state, ttl).await,
             AuthSessionStore::Redis(s) => s.update(key, state, ttl).await,
@@ -280,7 +290,8 @@ impl Sessions {
     }
 
     fn middleware(&self) -> SessionMiddleware<AuthSessionStore> {
-        let idle = Duration::seconds(i64::try_from(self.config.idle_timeout).unwrap_or(i64::MAX / 1000).min(10 * 365 * 86400));
+        let idle =
+            Duration::seconds(i64::try_from(self.config.idle_timeout).unwrap_or(i64::MAX / 1000).min(10 * 365 * 86400));
         SessionMiddleware::builder(self.store.clone(), self.key.clone())
             .cookie_name(self.config.cookie_name.clone())
             .cookie_secure(self.config.cookie_secure)

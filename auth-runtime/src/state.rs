@@ -95,10 +95,7 @@ impl Auth {
 
     /// The configuration of scheme `S`, or 500 `improperly_configured` when none was given.
     pub fn scheme_config<S: Scheme>(&self) -> Result<&S::Config, AuthError> {
-        self.config::<S::Config>()
-            .ok_or(AuthError::ImproperlyConfigured(
-                "a scheme of the chain has no configuration",
-            ))
+        self.config::<S::Config>().ok_or(AuthError::ImproperlyConfigured("a scheme of the chain has no configuration"))
     }
 
     pub(crate) fn default_chain(&self) -> ErasedChain {
@@ -116,11 +113,7 @@ impl Auth {
     ///
     /// # Errors
     /// 503 when the store fails.
-    pub async fn check_password(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<Option<User>, AuthError> {
+    pub async fn check_password(&self, username: &str, password: &str) -> Result<Option<User>, AuthError> {
         let stored = self.users().by_username(username).await?;
         let hash = stored.as_ref().map(|s| s.password_hash.clone());
         let verdict = self.passwords().verify(password, hash).await?;
@@ -131,9 +124,7 @@ impl Auth {
             return Ok(None);
         }
         if let Some(new_hash) = verdict.rehashed {
-            self.users()
-                .set_password_hash(stored.user.id, &new_hash)
-                .await?;
+            self.users().set_password_hash(stored.user.id, &new_hash).await?;
         }
         Ok(Some(stored.user))
     }
@@ -145,9 +136,7 @@ impl Auth {
     pub fn from_request_ref(req: &HttpRequest) -> Result<Auth, AuthError> {
         req.app_data::<Auth>()
             .cloned()
-            .ok_or(AuthError::ImproperlyConfigured(
-                "Auth is not registered with App::app_data",
-            ))
+            .ok_or(AuthError::ImproperlyConfigured("Auth is not registered with App::app_data"))
     }
 }
 

@@ -72,10 +72,7 @@ pub struct StoredUser {
 /// Every method returns a sea-orm `DbErr` on store failure, which the framework answers 503.
 pub trait UserStore: Send + Sync + 'static {
     /// The user with this exact username, if any.
-    fn by_username<'a>(
-        &'a self,
-        username: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredUser>, DbErr>>;
+    fn by_username<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<StoredUser>, DbErr>>;
     /// The user with this id, if any.
     fn by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<StoredUser>, DbErr>>;
     /// Replaces the stored hash (re-hashing after a login with weaker parameters).
@@ -102,33 +99,22 @@ impl DbUserStore {
 
 fn stored(m: entity::Model) -> StoredUser {
     let password_hash = m.password_hash.clone();
-    StoredUser {
-        user: m.into(),
-        password_hash,
-    }
+    StoredUser { user: m.into(), password_hash }
 }
 
 impl UserStore for DbUserStore {
-    fn by_username<'a>(
-        &'a self,
-        username: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredUser>, DbErr>> {
+    fn by_username<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<StoredUser>, DbErr>> {
         Box::pin(async move {
-            Ok(entity::Entity::find()
-                .filter(entity::Column::Username.eq(username))
-                .one(&self.db)
-                .await?
-                .map(stored))
+            // No valid username holds a NUL (PostgreSQL would refuse the query itself).
+            if username.contains('\0') {
+                return Ok(None);
+            }
+            Ok(entity::Entity::find().filter(entity::Column::Username.eq(username)).one(&self.db).await?.map(stored))
         })
     }
 
     fn by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<StoredUser>, DbErr>> {
-        Box::pin(async move {
-            Ok(entity::Entity::find_by_id(id)
-                .one(&self.db)
-                .await?
-                .map(stored))
-        })
+        Box::pin(async move { Ok(entity::Entity::find_by_id(id).one(&self.db).await?.map(stored)) })
     }
 
     fn set_password_hash<'a>(&'a self, id: i64, hash: &'a str) -> BoxFuture<'a, Result<(), DbErr>> {
@@ -158,10 +144,7 @@ impl UserStore for DbUserStore {
 /// `@.+-_` (Django's `UnicodeUsernameValidator`).
 pub fn is_valid_username(name: &str) -> bool {
     let count = name.chars().count();
-    (1..=150).contains(&count)
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
+    (1..=150).contains(&count) && name.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
 }
 
 /// A user to create with [`create_user`].
@@ -201,13 +184,7 @@ pub async fn create_user(auth: &crate::Auth, new: NewUser) -> Result<User, Creat
     if !is_valid_username(&new.username) {
         return Err(CreateUserError::InvalidUsername);
     }
-    if auth
-        .users()
-        .by_username(&new.username)
-        .await
-        .map_err(crate::AuthError::from)?
-        .is_some()
-    {
+    if auth.users().by_username(&new.username).await.map_err(crate::AuthError::from)?.is_some() {
         return Err(CreateUserError::Exists);
     }
     let hash = auth.passwords().hash(&new.password).await?;
@@ -224,12 +201,7 @@ pub async fn create_user(auth: &crate::Auth, new: NewUser) -> Result<User, Creat
     };
     match model.insert(auth.db()).await {
         Ok(m) => Ok(m.into()),
-        Err(e)
-            if matches!(
-                e.sql_err(),
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) =>
-        {
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
             Err(CreateUserError::Exists)
         }
         Err(e) => Err(crate::AuthError::from(e).into()),

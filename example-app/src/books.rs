@@ -1,6 +1,7 @@
 //! The books resource: reading needs any authenticated principal, writing needs staff.
 
 use actix_web::{HttpResponse, web};
+use auth_runtime::http::JsonObject;
 use auth_runtime::{Auth, AuthError, permission};
 use sea_orm::ActiveValue::Set;
 use sea_orm::QueryOrder;
@@ -59,9 +60,7 @@ impl MigrationTrait for CreateBooks {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table("books").to_owned())
-            .await
+        manager.drop_table(Table::drop().table("books").to_owned()).await
     }
 }
 
@@ -76,51 +75,36 @@ pub struct NewBook {
 
 /// `GET /api/books`: every book, a plain JSON array (default chain; any principal).
 pub async fn list(auth: Auth, _: auth_runtime::Principal) -> Result<HttpResponse, AuthError> {
-    let books = entity::Entity::find()
-        .order_by_asc(entity::Column::Id)
-        .all(auth.db())
-        .await?;
+    let books = entity::Entity::find().order_by_asc(entity::Column::Id).all(auth.db()).await?;
     Ok(HttpResponse::Ok().json(books))
 }
 
 /// `GET /api/books/{id}`: one book or 404.
 #[permission(IsAuthenticated)]
 pub async fn get(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, AuthError> {
-    let book = entity::Entity::find_by_id(id.into_inner())
-        .one(auth.db())
-        .await?
-        .ok_or(AuthError::NotFound)?;
+    let book = entity::Entity::find_by_id(id.into_inner()).one(auth.db()).await?.ok_or(AuthError::NotFound)?;
     Ok(HttpResponse::Ok().json(book))
 }
 
 /// `POST /api/books` `{"title", "author"}`: staff only; 201 with the book.
 #[permission(IsAuthenticated & IsAdminUser)]
-pub async fn create(auth: Auth, body: web::Json<NewBook>) -> Result<HttpResponse, AuthError> {
+pub async fn create(auth: Auth, body: JsonObject<NewBook>) -> Result<HttpResponse, AuthError> {
     let NewBook { title, author } = body.into_inner();
     for (name, value) in [("title", &title), ("author", &author)] {
         let len = value.chars().count();
-        if len == 0 || len > 500 {
-            return Err(AuthError::InvalidRequest(
-                format!("{name}: must be 1 to 500 characters.").into(),
-            ));
+        if len == 0 || len > 500 || value.contains('\0') {
+            return Err(AuthError::InvalidRequest(format!("{name}: must be 1 to 500 characters, without NUL.").into()));
         }
     }
-    let book = entity::ActiveModel {
-        title: Set(title),
-        author: Set(author),
-        ..Default::default()
-    }
-    .insert(auth.db())
-    .await?;
+    let book =
+        entity::ActiveModel { title: Set(title), author: Set(author), ..Default::default() }.insert(auth.db()).await?;
     Ok(HttpResponse::Created().json(book))
 }
 
 /// `DELETE /api/books/{id}`: staff only; 204, or 404 when there is no such book.
 #[permission(IsAuthenticated & IsAdminUser)]
 pub async fn delete(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, AuthError> {
-    let result = entity::Entity::delete_by_id(id.into_inner())
-        .exec(auth.db())
-        .await?;
+    let result = entity::Entity::delete_by_id(id.into_inner()).exec(auth.db()).await?;
     if result.rows_affected == 0 {
         return Err(AuthError::NotFound);
     }

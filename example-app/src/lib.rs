@@ -10,11 +10,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpResponse, web};
-use auth_runtime::http::{self as auth_http, method_not_allowed};
+use auth_runtime::http::{self as auth_http, not_allowed};
 use auth_runtime::sessions::Sessions;
 use auth_runtime::{
-    Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, SessionConfig, Principal, SecretKey,
-    TokenConfig, authentication, permission,
+    Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, Principal, SecretKey, SessionConfig, TokenConfig,
+    authentication, permission,
 };
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -65,11 +65,7 @@ impl Default for Settings {
             basic: BasicConfig::default(),
             token: TokenConfig::default(),
             session: SessionConfig { cookie_secure: false, ..SessionConfig::default() },
-            jwt: JwtConfig {
-                rotate_refresh_tokens: true,
-                blacklist_after_rotation: true,
-                ..JwtConfig::default()
-            },
+            jwt: JwtConfig { rotate_refresh_tokens: true, blacklist_after_rotation: true, ..JwtConfig::default() },
             secret_key: None,
         }
     }
@@ -87,8 +83,7 @@ impl Settings {
             .merge(Env::prefixed("AUTH_").map(|key| {
                 let key = key.as_str().to_ascii_lowercase();
                 for section in ["basic", "token", "jwt", "session"] {
-                    if let Some(field) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_'))
-                    {
+                    if let Some(field) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_')) {
                         return format!("{section}.{field}").into();
                     }
                 }
@@ -132,8 +127,7 @@ pub async fn build_auth(
 ) -> Result<Auth, auth_runtime::secret::SecretKeyError> {
     let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await?;
     let auth = Auth::builder(db, secret).settings(settings).build();
-    auth_runtime::schemes::jwt::check_config(&auth)
-        .map_err(auth_runtime::secret::SecretKeyError::Config)?;
+    auth_runtime::schemes::jwt::check_config(&auth).map_err(auth_runtime::secret::SecretKeyError::Config)?;
     Ok(auth)
 }
 
@@ -181,25 +175,22 @@ pub fn app(
         .wrap(NormalizePath::new(TrailingSlash::Trim))
 }
 
-/// Registers the contract's routes; each resource answers 405 to other methods.
+/// Registers the contract's routes; each resource answers 405 (with `Allow`) to other methods.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    fn resource(path: &str) -> actix_web::Resource {
-        web::resource(path).default_service(web::to(method_not_allowed))
+    fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+        web::resource(path).default_service(not_allowed(allow))
     }
-    cfg.service(resource("/").get(spa))
-        .service(resource("/api/health").get(health))
-        .service(resource("/api/whoami").get(whoami))
-        .service(resource("/api/basic/whoami").get(basic_whoami))
-        .service(resource("/api/token/whoami").get(token_whoami))
-        .service(resource("/api/session/whoami").get(session_whoami))
-        .service(resource("/api/jwt/whoami").get(jwt_whoami))
-        .service(resource("/api/books").get(books::list).post(books::create))
-        .service(
-            resource("/api/books/{id}")
-                .get(books::get)
-                .delete(books::delete),
-        )
-        .service(resource("/api/admin/users").get(admin_users))
+    cfg.service(resource("/", "GET, HEAD").get(spa))
+        .service(resource("/api/health", "GET, HEAD").get(health))
+        .service(resource("/api/whoami", "GET, HEAD").get(whoami))
+        .service(resource("/api/basic/whoami", "GET, HEAD").get(basic_whoami))
+        .service(resource("/api/token/whoami", "GET, HEAD").get(token_whoami))
+        .service(resource("/api/session/whoami", "GET, HEAD").get(session_whoami))
+        .service(resource("/api/jwt/whoami", "GET, HEAD").get(jwt_whoami))
+        .service(resource("/api/books", "GET, HEAD, POST").get(books::list).post(books::create))
+        // Only numeric ids route here, so `/api/books/abc` is a routing 404, before authentication.
+        .service(resource("/api/books/{id:[0-9]+}", "GET, HEAD, DELETE").get(books::get).delete(books::delete))
+        .service(resource("/api/admin/users", "GET, HEAD").get(admin_users))
         .configure(auth_runtime::endpoints::session_routes)
         .service(
             web::scope("/api/auth")
@@ -213,8 +204,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 async fn health(auth: Auth) -> HttpResponse {
     match auth.db().ping().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "unavailable", "database": "unavailable"})),
+        Err(_) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "unavailable",
+            "database": "unavailable",
+            "detail": "The database cannot be reached.",
+            "code": "service_unavailable",
+        })),
     }
 }
 

@@ -109,10 +109,7 @@ fn main() -> ExitCode {
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     let password = if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from stdin")?;
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
         line.trim_end_matches(['\n', '\r']).to_owned()
     } else {
         let first = rpassword::prompt_password("Password: ")?;
@@ -133,18 +130,14 @@ fn user_error(e: LifecycleError) -> anyhow::Error {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load().context("reading the settings")?;
-    let db = connect(&cli.database_url)
-        .await
-        .context("opening the database")?;
+    let db = connect(&cli.database_url).await.context("opening the database")?;
     if matches!(cli.command, Some(Command::Migrate)) {
         println!("migrations applied");
         return Ok(());
     }
     let state = build_state(db, &settings).await.map_err(anyhow::Error::msg).context("setting up authentication")?;
     let auth = state.auth.clone();
-    match cli.command.unwrap_or(Command::Serve {
-        bind: "127.0.0.1:8000".into(),
-    }) {
+    match cli.command.unwrap_or(Command::Serve { bind: "127.0.0.1:8000".into() }) {
         Command::Migrate => {}
         Command::Serve { bind } => {
             tracing::info!(%bind, "serving");
@@ -154,37 +147,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .run()
                 .await?;
         }
-        Command::CreateUser {
-            username,
-            email,
-            staff,
-            inactive,
-            password_stdin,
-        } => {
+        Command::CreateUser { username, email, staff, inactive, password_stdin } => {
             if !users::is_valid_username(&username) {
                 bail!("invalid username {username:?}: use 1 to 150 letters, digits and @.+-_");
             }
             let password = read_password(password_stdin)?;
-            let new = NewUser {
-                username: username.clone(),
-                email,
-                password,
-                is_staff: staff,
-                is_active: !inactive,
-            };
+            let new = NewUser { username: username.clone(), email, password, is_staff: staff, is_active: !inactive };
             match users::create_user(&auth, new).await {
                 Ok(_) => eprintln!("created user {username:?}"),
                 Err(CreateUserError::Exists) => bail!("a user named {username:?} already exists"),
                 Err(e) => bail!("{e}"),
             }
         }
-        Command::CreateToken {
-            username,
-            expires_in,
-        } => {
-            let user = lifecycle::find_user(&auth, &username)
-                .await
-                .map_err(user_error)?;
+        Command::CreateToken { username, expires_in } => {
+            let user = lifecycle::find_user(&auth, &username).await.map_err(user_error)?;
             if !user.is_active {
                 bail!("user {username:?} is inactive");
             }
@@ -192,37 +168,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let issued = token::create_token(auth.db(), user.id, ttl).await?;
             println!("{}", issued.key);
         }
-        Command::ChangePassword {
-            username,
-            password_stdin,
-        } => {
-            lifecycle::find_user(&auth, &username)
-                .await
-                .map_err(user_error)?;
+        Command::ChangePassword { username, password_stdin } => {
+            lifecycle::find_user(&auth, &username).await.map_err(user_error)?;
             let password = read_password(password_stdin)?;
-            lifecycle::change_password(&auth, &username, &password)
-                .await
-                .map_err(user_error)?;
-            eprintln!(
-                "password changed; every credential of {username:?} issued before is revoked"
-            );
+            lifecycle::change_password(&auth, &username, &password).await.map_err(user_error)?;
+            eprintln!("password changed; every credential of {username:?} issued before is revoked");
         }
         Command::DeactivateUser { username } => {
-            lifecycle::set_active(&auth, &username, false)
-                .await
-                .map_err(user_error)?;
+            lifecycle::set_active(&auth, &username, false).await.map_err(user_error)?;
             eprintln!("deactivated {username:?}");
         }
         Command::ActivateUser { username } => {
-            lifecycle::set_active(&auth, &username, true)
-                .await
-                .map_err(user_error)?;
+            lifecycle::set_active(&auth, &username, true).await.map_err(user_error)?;
             eprintln!("activated {username:?}");
         }
         Command::DeleteUser { username } => {
-            lifecycle::delete_user(&auth, &username)
-                .await
-                .map_err(user_error)?;
+            lifecycle::delete_user(&auth, &username).await.map_err(user_error)?;
             eprintln!("deleted {username:?}");
         }
         Command::FlushExpiredTokens => {

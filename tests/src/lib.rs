@@ -11,6 +11,10 @@ use auth_runtime::{Auth, SecretKey, User};
 use example_app::Settings;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
+/// The challenges of the example app's default chain (`Session, Basic, Token, Jwt`), in
+/// order: Session has none.
+pub const DEFAULT_CHALLENGES: [&str; 3] = ["Basic realm=\"api\", charset=\"UTF-8\"", "Token", "Bearer realm=\"api\""];
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -53,17 +57,12 @@ impl TestDb {
         let (url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("test.sqlite3").display()
-                );
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.sqlite3").display());
                 (url, Some(dir))
             }
             Backend::Postgres => (fresh_postgres_database().await?, None),
         };
-        let db = example_app::connect(&url)
-            .await
-            .expect("connect and migrate");
+        let db = example_app::connect(&url).await.expect("connect and migrate");
         Some(TestDb { url, db, _dir: dir })
     }
 }
@@ -73,33 +72,22 @@ impl TestDb {
 pub async fn fresh_postgres_database() -> Option<String> {
     let server = postgres_url()?;
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let admin = Database::connect(&server)
-        .await
-        .expect("connect TEST_DATABASE_URL");
+    let admin = Database::connect(&server).await.expect("connect TEST_DATABASE_URL");
     let name = format!("authtest_{}_{}_{}", std::process::id(), n, rand_suffix());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .expect("create database");
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
     admin.close().await.ok();
     Some(replace_db_name(&server, &name))
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
 }
 
 /// Replaces the database name (the path) of a `postgres://` URL, keeping the query.
 pub fn replace_db_name(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{}", &base[..host_end], name);
     if let Some(q) = query {
         out.push('?');
@@ -173,13 +161,8 @@ impl TestApp {
     }
 
     /// `GET path` with an optional `Authorization` value; see [`TestApp::call`].
-    pub async fn get(
-        &self,
-        path: &str,
-        authorization: Option<&str>,
-    ) -> (u16, Vec<String>, serde_json::Value) {
-        self.call(reqwest::Method::GET, path, authorization, None)
-            .await
+    pub async fn get(&self, path: &str, authorization: Option<&str>) -> (u16, Vec<String>, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, authorization, None).await
     }
 
     /// Serves the example app (`routes == None`) or an app made of `routes` with the same
@@ -208,9 +191,7 @@ impl TestApp {
                 let server = HttpServer::new(move || {
                     actix_web::App::new()
                         .app_data(state.auth.clone())
-                        .app_data(auth_runtime::http::json_config(
-                            auth_runtime::http::DEFAULT_BODY_LIMIT,
-                        ))
+                        .app_data(auth_runtime::http::json_config(auth_runtime::http::DEFAULT_BODY_LIMIT))
                         .app_data(auth_runtime::http::path_config())
                         .configure(routes)
                         .default_service(actix_web::web::to(auth_runtime::http::not_found))
@@ -227,13 +208,7 @@ impl TestApp {
                 handle
             }
         };
-        TestApp {
-            base,
-            auth,
-            db,
-            client: reqwest::Client::new(),
-            server: handle,
-        }
+        TestApp { base, auth, db, client: reqwest::Client::new(), server: handle }
     }
 
     /// A client that keeps cookies, as a browser does.
@@ -279,10 +254,7 @@ impl TestApp {
     /// Creates an API token for `user` directly in the store (for apps of our own handlers,
     /// which have no token endpoint); returns its key.
     pub async fn token_for(&self, user: &User) -> String {
-        auth_runtime::schemes::token::create_token(self.auth.db(), user.id, None)
-            .await
-            .expect("create token")
-            .key
+        auth_runtime::schemes::token::create_token(self.auth.db(), user.id, None).await.expect("create token").key
     }
 
     /// Stops the server.
@@ -299,12 +271,8 @@ pub fn test_secret() -> SecretKey {
 /// The response's status, `WWW-Authenticate` values and JSON body.
 pub async fn parts(res: reqwest::Response) -> (u16, Vec<String>, serde_json::Value) {
     let status = res.status().as_u16();
-    let challenges = res
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap_or("").to_owned())
-        .collect();
+    let challenges =
+        res.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap_or("").to_owned()).collect();
     let text = res.text().await.expect("body");
     let body = if text.is_empty() {
         serde_json::Value::Null
@@ -317,10 +285,7 @@ pub async fn parts(res: reqwest::Response) -> (u16, Vec<String>, serde_json::Val
 /// `Authorization: Basic base64(user:pass)`.
 pub fn basic(user: &str, pass: &str) -> String {
     use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
 }
 
 /// Generates one test per backend: `NAME::sqlite` and `NAME::postgres` (the latter is

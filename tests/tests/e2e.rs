@@ -22,24 +22,13 @@ fn binary() -> &'static Path {
         if let Some(cargo) = std::env::var_os("CARGO") {
             let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
             let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "-p",
-                    "example-app",
-                    "--bin",
-                    "example-app",
-                    "--manifest-path",
-                ])
+                .args(["build", "-p", "example-app", "--bin", "example-app", "--manifest-path"])
                 .arg(&manifest)
                 .status()
                 .expect("run cargo build");
             assert!(status.success(), "cargo build -p example-app failed");
         }
-        assert!(
-            bin.exists(),
-            "{} not found; run `cargo build -p example-app`",
-            bin.display()
-        );
+        assert!(bin.exists(), "{} not found; run `cargo build -p example-app`", bin.display());
         bin
     })
 }
@@ -65,9 +54,7 @@ struct Cli {
 impl Cli {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(binary());
-        cmd.env_clear()
-            .current_dir(self.dir.path())
-            .env("RUST_LOG", "warn");
+        cmd.env_clear().current_dir(self.dir.path()).env("RUST_LOG", "warn");
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         match &self.db {
             Database::Flag(url) => {
@@ -100,12 +87,7 @@ impl Cli {
     /// Runs a command that must succeed; returns its stdout.
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {:?}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{args:?} failed: {:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).expect("UTF-8 stdout")
     }
 
@@ -127,26 +109,16 @@ impl Cli {
     /// `create-token USER`: the key, checked to be printed alone on one line.
     fn create_token(&self, args: &[&str]) -> String {
         let stdout = self.ok(args, None);
-        let key = stdout
-            .strip_suffix('\n')
-            .unwrap_or_else(|| panic!("one line: {stdout:?}"));
+        let key = stdout.strip_suffix('\n').unwrap_or_else(|| panic!("one line: {stdout:?}"));
         assert!(!key.contains('\n'), "one line: {stdout:?}");
         assert_eq!(key.len(), 64, "{stdout:?}");
-        assert!(
-            key.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-            "{stdout:?}"
-        );
+        assert!(key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{stdout:?}");
         key.to_owned()
     }
 
     /// Starts `serve` on a free loopback port and waits for `/api/health`.
     async fn serve(&self, client: &reqwest::Client) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         let bind = format!("127.0.0.1:{port}");
         let log = self.dir.path().join(format!("serve-{port}.log"));
         let file = std::fs::File::create(&log).expect("log file");
@@ -157,11 +129,7 @@ impl Cli {
             .stderr(file)
             .spawn()
             .expect("spawn serve");
-        let mut server = Server {
-            child,
-            base: format!("http://{bind}"),
-            log,
-        };
+        let mut server = Server { child, base: format!("http://{bind}"), log };
         server.wait_ready(client).await;
         server
     }
@@ -179,25 +147,16 @@ impl Server {
         // A readiness poll, not a timing assertion: the deadline only stops a hung test.
         for _ in 0..600 {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!(
-                    "serve exited with {status}: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
+                panic!("serve exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
             }
             if let Ok(res) = client.get(format!("{}/api/health", self.base)).send().await {
                 assert_eq!(res.status(), 200);
-                assert_eq!(
-                    res.json::<Value>().await.unwrap(),
-                    json!({"status": "ok", "database": "ok"})
-                );
+                assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": "ok", "database": "ok"}));
                 return;
             }
             actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!(
-            "serve did not answer /api/health: {}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
+        panic!("serve did not answer /api/health: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
     }
 
     /// `GET path` with an `Authorization` value: status and JSON body.
@@ -232,20 +191,11 @@ impl Database {
 async fn stored_settings(db: &Database) -> Vec<String> {
     use sea_orm::{ConnectionTrait, Statement};
     let conn = sea_orm::Database::connect(db.url()).await.expect("connect");
-    let stmt = Statement::from_string(
-        conn.get_database_backend(),
-        "SELECT key, value FROM auth_settings ORDER BY key",
-    );
+    let stmt = Statement::from_string(conn.get_database_backend(), "SELECT key, value FROM auth_settings ORDER BY key");
     let rows = conn.query_all_raw(stmt).await.expect("query auth_settings");
     let out = rows
         .iter()
-        .map(|r| {
-            format!(
-                "{}={}",
-                r.try_get::<String>("", "key").unwrap(),
-                r.try_get::<String>("", "value").unwrap()
-            )
-        })
+        .map(|r| format!("{}={}", r.try_get::<String>("", "key").unwrap(), r.try_get::<String>("", "value").unwrap()))
         .collect();
     conn.close().await.ok();
     out
@@ -257,11 +207,7 @@ fn token(key: &str) -> String {
 
 /// The whole scenario against one database.
 async fn scenario(db: Database) {
-    let cli = Cli {
-        dir: tempfile::tempdir().expect("tempdir"),
-        db,
-        env: Vec::new(),
-    };
+    let cli = Cli { dir: tempfile::tempdir().expect("tempdir"), db, env: Vec::new() };
     let client = reqwest::Client::new();
 
     let out = cli.ok(&["migrate"], None);
@@ -269,41 +215,16 @@ async fn scenario(db: Database) {
     cli.ok(&["migrate"], None); // idempotent
 
     // Users.
-    cli.ok(
-        &["create-user", "alice", "--password-stdin"],
-        Some("old pass:word\n"),
-    );
-    cli.ok(
-        &[
-            "create-user",
-            "root",
-            "--staff",
-            "--email",
-            "root@example.com",
-            "--password-stdin",
-        ],
-        Some("rootpw\n"),
-    );
-    let msg = cli.fails(
-        &["create-user", "alice", "--password-stdin"],
-        Some("other\n"),
-    );
+    cli.ok(&["create-user", "alice", "--password-stdin"], Some("old pass:word\n"));
+    cli.ok(&["create-user", "root", "--staff", "--email", "root@example.com", "--password-stdin"], Some("rootpw\n"));
+    let msg = cli.fails(&["create-user", "alice", "--password-stdin"], Some("other\n"));
     assert!(msg.contains("alice"), "{msg}");
     for bad in ["a:b", "a b", ""] {
         cli.fails(&["create-user", bad, "--password-stdin"], Some("pw\n"));
     }
-    cli.fails(
-        &["create-user", &"x".repeat(151), "--password-stdin"],
-        Some("pw\n"),
-    );
-    cli.ok(
-        &["create-user", "j\u{f6}rg.m+x@y_z-1", "--password-stdin"],
-        Some("pw\n"),
-    );
-    cli.ok(
-        &["create-user", "ivan", "--inactive", "--password-stdin"],
-        Some("pw\n"),
-    );
+    cli.fails(&["create-user", &"x".repeat(151), "--password-stdin"], Some("pw\n"));
+    cli.ok(&["create-user", "j\u{f6}rg.m+x@y_z-1", "--password-stdin"], Some("pw\n"));
+    cli.ok(&["create-user", "ivan", "--inactive", "--password-stdin"], Some("pw\n"));
     let msg = cli.fails(&["create-token", "ivan"], None);
     assert!(msg.contains("ivan"), "{msg}");
 
@@ -312,32 +233,13 @@ async fn scenario(db: Database) {
 
     // Serve, use both schemes.
     let server = cli.serve(&client).await;
-    let (status, body) = server
-        .get(&client, "/api/whoami", &basic("alice", "old pass:word"))
-        .await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"username": "alice", "scheme": "basic"}))
-    );
+    let (status, body) = server.get(&client, "/api/whoami", &basic("alice", "old pass:word")).await;
+    assert_eq!((status, body), (200, json!({"username": "alice", "scheme": "basic"})));
     let (status, body) = server.get(&client, "/api/whoami", &token(&key)).await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"username": "alice", "scheme": "token"}))
-    );
-    let (status, body) = server
-        .get(
-            &client,
-            "/api/basic/whoami",
-            &basic("j\u{f6}rg.m+x@y_z-1", "pw"),
-        )
-        .await;
-    assert_eq!(
-        (status, body["username"].as_str()),
-        (200, Some("j\u{f6}rg.m+x@y_z-1"))
-    );
-    let (status, body) = server
-        .get(&client, "/api/admin/users", &basic("root", "rootpw"))
-        .await;
+    assert_eq!((status, body), (200, json!({"username": "alice", "scheme": "token"})));
+    let (status, body) = server.get(&client, "/api/basic/whoami", &basic("j\u{f6}rg.m+x@y_z-1", "pw")).await;
+    assert_eq!((status, body["username"].as_str()), (200, Some("j\u{f6}rg.m+x@y_z-1")));
+    let (status, body) = server.get(&client, "/api/admin/users", &basic("root", "rootpw")).await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -348,9 +250,7 @@ async fn scenario(db: Database) {
             {"username": "root", "is_staff": true, "is_active": true},
         ])
     );
-    let (status, _) = server
-        .get(&client, "/api/whoami", &basic("ivan", "pw"))
-        .await;
+    let (status, _) = server.get(&client, "/api/whoami", &basic("ivan", "pw")).await;
     assert_eq!(status, 401, "created inactive");
     let res = client
         .post(format!("{}/api/auth/token", server.base))
@@ -359,18 +259,12 @@ async fn scenario(db: Database) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let http_key = res.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let http_key = res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
     drop(server);
     // AUTH_SECRET_KEY is unset: one secret was generated and kept in the database.
     let secret = stored_settings(&cli.db).await;
     assert_eq!(secret.len(), 1, "{secret:?}");
-    assert!(
-        secret[0].starts_with("secret_key=") && secret[0].len() > "secret_key=".len() + 32,
-        "{secret:?}"
-    );
+    assert!(secret[0].starts_with("secret_key=") && secret[0].len() > "secret_key=".len() + 32, "{secret:?}");
 
     // Restart: the same tokens are still accepted.
     let server = cli.serve(&client).await;
@@ -378,31 +272,17 @@ async fn scenario(db: Database) {
         let (status, body) = server.get(&client, "/api/whoami", &token(k)).await;
         assert_eq!((status, body["scheme"].as_str()), (200, Some("token")));
     }
-    assert_eq!(
-        stored_settings(&cli.db).await,
-        secret,
-        "the same secret after a restart"
-    );
+    assert_eq!(stored_settings(&cli.db).await, secret, "the same secret after a restart");
 
     // change-password (while serving): every token of alice and the old password stop working.
-    cli.ok(
-        &["change-password", "alice", "--password-stdin"],
-        Some("new-pass\n"),
-    );
+    cli.ok(&["change-password", "alice", "--password-stdin"], Some("new-pass\n"));
     for k in [&key, &http_key] {
         let (status, body) = server.get(&client, "/api/whoami", &token(k)).await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (401, Some("authentication_failed"))
-        );
+        assert_eq!((status, body["code"].as_str()), (401, Some("authentication_failed")));
     }
-    let (status, _) = server
-        .get(&client, "/api/whoami", &basic("alice", "old pass:word"))
-        .await;
+    let (status, _) = server.get(&client, "/api/whoami", &basic("alice", "old pass:word")).await;
     assert_eq!(status, 401);
-    let (status, body) = server
-        .get(&client, "/api/whoami", &basic("alice", "new-pass"))
-        .await;
+    let (status, body) = server.get(&client, "/api/whoami", &basic("alice", "new-pass")).await;
     assert_eq!((status, body["scheme"].as_str()), (200, Some("basic")));
 
     // deactivate-user / activate-user.
@@ -435,29 +315,17 @@ async fn scenario(db: Database) {
     // flush-expired-tokens: one JSON line of counts.
     let expired = cli.create_token(&["create-token", "alice", "--expires-in", "0"]);
     let (status, body) = server.get(&client, "/api/whoami", &token(&expired)).await;
-    assert_eq!(
-        (status, body["detail"].as_str()),
-        (401, Some("Token has expired."))
-    );
+    assert_eq!((status, body["detail"].as_str()), (401, Some("Token has expired.")));
     let stdout = cli.ok(&["flush-expired-tokens"], None);
     let line = stdout.strip_suffix('\n').unwrap_or(&stdout);
     assert!(!line.contains('\n'), "one line: {stdout:?}");
     let counts: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{stdout:?}: {e}"));
-    let mut keys: Vec<&str> = counts
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut keys: Vec<&str> = counts.as_object().expect("object").keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["api_tokens", "oauth2", "refresh_tokens", "sessions"]);
-    assert!(
-        counts.as_object().unwrap().values().all(Value::is_u64),
-        "{counts}"
-    );
+    assert!(counts.as_object().unwrap().values().all(Value::is_u64), "{counts}");
     assert_eq!(counts["api_tokens"], 1, "{counts}");
-    let again: Value =
-        serde_json::from_str(cli.ok(&["flush-expired-tokens"], None).trim()).unwrap();
+    let again: Value = serde_json::from_str(cli.ok(&["flush-expired-tokens"], None).trim()).unwrap();
     assert_eq!(again["api_tokens"], 0);
     let (status, _) = server.get(&client, "/api/whoami", &token(&key2)).await;
     assert_eq!(status, 200, "unexpired tokens survive the flush");
@@ -466,35 +334,20 @@ async fn scenario(db: Database) {
     cli.ok(&["delete-user", "alice"], None);
     for auth in [basic("alice", "new-pass"), token(&key2)] {
         let (status, body) = server.get(&client, "/api/whoami", &auth).await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (401, Some("authentication_failed")),
-            "{auth}"
-        );
+        assert_eq!((status, body["code"].as_str()), (401, Some("authentication_failed")), "{auth}");
     }
     cli.fails(&["delete-user", "alice"], None);
-    let (status, body) = server
-        .get(&client, "/api/admin/users", &basic("root", "rootpw"))
-        .await;
+    let (status, body) = server.get(&client, "/api/admin/users", &basic("root", "rootpw")).await;
     assert_eq!(status, 200);
     assert_eq!(body.as_array().map(Vec::len), Some(3), "{body}");
-    assert!(
-        body.as_array()
-            .unwrap()
-            .iter()
-            .all(|u| u["username"] != "alice"),
-        "{body}"
-    );
+    assert!(body.as_array().unwrap().iter().all(|u| u["username"] != "alice"), "{body}");
     drop(server);
 }
 
 #[actix_web::rt::test]
 async fn cli_and_server_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("e2e.sqlite3").display()
-    );
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("e2e.sqlite3").display());
     scenario(Database::Flag(url)).await;
 }
 
@@ -512,27 +365,17 @@ async fn cli_and_server_on_postgres_from_database_url() {
 async fn serve_creates_the_database_on_first_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("fresh.sqlite3");
-    let cli = Cli {
-        db: Database::Env(format!("sqlite://{}?mode=rwc", path.display())),
-        dir,
-        env: Vec::new(),
-    };
+    let cli = Cli { db: Database::Env(format!("sqlite://{}?mode=rwc", path.display())), dir, env: Vec::new() };
     assert!(!path.exists());
     let client = reqwest::Client::new();
     let server = cli.serve(&client).await;
     assert!(path.exists());
-    let res = client
-        .get(format!("{}/api/whoami", server.base))
-        .send()
-        .await
-        .unwrap();
+    let res = client.get(format!("{}/api/whoami", server.base)).send().await.unwrap();
     assert_eq!(res.status(), 401);
     drop(server);
     cli.ok(&["create-user", "alice", "--password-stdin"], Some("pw\n"));
     let server = cli.serve(&client).await;
-    let (status, body) = server
-        .get(&client, "/api/whoami", &basic("alice", "pw"))
-        .await;
+    let (status, body) = server.get(&client, "/api/whoami", &basic("alice", "pw")).await;
     assert_eq!((status, body["username"].as_str()), (200, Some("alice")));
 }
 
@@ -540,15 +383,8 @@ async fn serve_creates_the_database_on_first_start() {
 #[actix_web::rt::test]
 async fn settings_from_environment_and_toml() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("s.sqlite3").display()
-    );
-    let mut cli = Cli {
-        db: Database::Flag(url),
-        dir,
-        env: Vec::new(),
-    };
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.sqlite3").display());
+    let mut cli = Cli { db: Database::Flag(url), dir, env: Vec::new() };
     let client = reqwest::Client::new();
     cli.ok(&["create-user", "alice", "--password-stdin"], Some("pw\n"));
 
@@ -563,9 +399,7 @@ async fn settings_from_environment_and_toml() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    let expires_at = body["expires_at"]
-        .as_str()
-        .unwrap_or_else(|| panic!("expires_at set: {body}"));
+    let expires_at = body["expires_at"].as_str().unwrap_or_else(|| panic!("expires_at set: {body}"));
     assert!(expires_at.ends_with('Z'), "{expires_at}");
     drop(server);
 
@@ -586,29 +420,13 @@ async fn settings_from_environment_and_toml() {
     .unwrap();
     let key = cli.create_token(&["create-token", "alice"]);
     let server = cli.serve(&client).await;
-    let res = client
-        .get(format!("{}/api/whoami", server.base))
-        .send()
-        .await
-        .unwrap();
+    let res = client.get(format!("{}/api/whoami", server.base)).send().await.unwrap();
     assert_eq!(res.status(), 401);
-    let challenges: Vec<_> = res
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        challenges,
-        ["Basic realm=\"books\", charset=\"UTF-8\"", "Key"]
-    );
-    let (status, body) = server
-        .get(&client, "/api/whoami", &format!("Key {key}"))
-        .await;
+    let challenges: Vec<_> =
+        res.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert_eq!(challenges, ["Basic realm=\"books\", charset=\"UTF-8\"", "Key", "Bearer realm=\"api\""]);
+    let (status, body) = server.get(&client, "/api/whoami", &format!("Key {key}")).await;
     assert_eq!((status, body["scheme"].as_str()), (200, Some("token")));
     let (status, body) = server.get(&client, "/api/whoami", &token(&key)).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("not_authenticated"))
-    );
+    assert_eq!((status, body["code"].as_str()), (401, Some("not_authenticated")));
 }

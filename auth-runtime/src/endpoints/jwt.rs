@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, web};
 
 use super::LoginRequest;
 use crate::error::AuthError;
-use crate::http::{JsonOrForm, method_not_allowed};
+use crate::http::{JsonOrForm, not_allowed};
 use crate::schemes::jwt::{self, Refreshed};
 use crate::state::Auth;
 
@@ -24,11 +24,7 @@ pub fn jwt_routes(cfg: &mut web::ServiceConfig) {
         Args: actix_web::FromRequest + 'static,
         F::Output: actix_web::Responder + 'static,
     {
-        cfg.service(
-            web::resource(path)
-                .post(handler)
-                .default_service(web::to(method_not_allowed)),
-        );
+        cfg.service(web::resource(path).post(handler).default_service(not_allowed("POST")));
     }
     post(cfg, "/jwt/create", create);
     post(cfg, "/jwt/refresh", refresh);
@@ -77,81 +73,48 @@ async fn login_user(auth: &Auth, body: LoginRequest) -> Result<crate::User, Auth
 
 /// `POST jwt/create` `{"username", "password"}` -> 200 `{"access", "refresh"}`.
 pub async fn create(auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
-    let user = login_user(&auth, body.0)
-        .await
-        .map_err(|e| challenged(&auth, e))?;
-    let pair = jwt::issue_pair(&auth, &user, None)
-        .await
-        .map_err(|e| challenged(&auth, e))?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(pair))
+    let user = login_user(&auth, body.0).await.map_err(|e| challenged(&auth, e))?;
+    let pair = jwt::issue_pair(&auth, &user, None).await.map_err(|e| challenged(&auth, e))?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(pair))
 }
 
 /// `POST jwt/refresh` `{"refresh"}` -> 200 `{"access", "refresh"}` with rotation, else
 /// `{"access"}`.
-pub async fn refresh(
-    auth: Auth,
-    body: JsonOrForm<RefreshRequest>,
-) -> Result<HttpResponse, AuthError> {
-    let body = match jwt::refresh(&auth, &body.0.refresh)
-        .await
-        .map_err(|e| challenged(&auth, e))?
-    {
+pub async fn refresh(auth: Auth, body: JsonOrForm<RefreshRequest>) -> Result<HttpResponse, AuthError> {
+    let body = match jwt::refresh(&auth, &body.0.refresh).await.map_err(|e| challenged(&auth, e))? {
         Refreshed::Pair(pair) => {
             serde_json::json!({"access": pair.access, "refresh": pair.refresh})
         }
         Refreshed::Access(access) => serde_json::json!({"access": access}),
     };
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(body))
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))
 }
 
 /// `POST jwt/verify` `{"token"}` -> 200 `{}`.
 pub async fn verify(auth: Auth, body: JsonOrForm<TokenRequest>) -> Result<HttpResponse, AuthError> {
-    jwt::verify_any(&auth, &body.0.token)
-        .await
-        .map_err(|e| challenged(&auth, e))?;
+    jwt::verify_any(&auth, &body.0.token).await.map_err(|e| challenged(&auth, e))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({})))
 }
 
 /// `POST jwt/blacklist` `{"refresh"}` -> 200 `{}`.
-pub async fn blacklist(
-    auth: Auth,
-    body: JsonOrForm<RefreshRequest>,
-) -> Result<HttpResponse, AuthError> {
-    jwt::blacklist(&auth, &body.0.refresh)
-        .await
-        .map_err(|e| challenged(&auth, e))?;
+pub async fn blacklist(auth: Auth, body: JsonOrForm<RefreshRequest>) -> Result<HttpResponse, AuthError> {
+    jwt::blacklist(&auth, &body.0.refresh).await.map_err(|e| challenged(&auth, e))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({})))
 }
 
 /// `POST jwt/sliding/create` `{"username", "password"}` -> 200 `{"token"}`.
-pub async fn sliding_create(
-    auth: Auth,
-    body: JsonOrForm<LoginRequest>,
-) -> Result<HttpResponse, AuthError> {
+pub async fn sliding_create(auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
     let result = async {
         let user = login_user(&auth, body.0).await?;
         jwt::issue_sliding(&auth, &user).await
     }
     .await;
     let token = result.map_err(|e| challenged(&auth, e))?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(serde_json::json!({"token": token})))
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(serde_json::json!({"token": token})))
 }
 
 /// `POST jwt/sliding/refresh` `{"token"}` -> 200 `{"token"}`.
-pub async fn sliding_refresh(
-    auth: Auth,
-    body: JsonOrForm<TokenRequest>,
-) -> Result<HttpResponse, AuthError> {
-    let token = jwt::refresh_sliding(&auth, &body.0.token)
-        .await
-        .map_err(|e| challenged(&auth, e))?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(serde_json::json!({"token": token})))
+pub async fn sliding_refresh(auth: Auth, body: JsonOrForm<TokenRequest>) -> Result<HttpResponse, AuthError> {
+    let token = jwt::refresh_sliding(&auth, &body.0.token).await.map_err(|e| challenged(&auth, e))?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(serde_json::json!({"token": token})))
 }

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use chrono::SecondsFormat;
 
 use crate::error::AuthError;
-use crate::http::{JsonOrForm, method_not_allowed, no_content};
+use crate::http::{JsonOrForm, no_content, not_allowed};
 use crate::principal::{Principal, SchemeData};
 use crate::schemes::{TokenConfig, token};
 use crate::state::Auth;
@@ -26,16 +26,9 @@ pub struct LoginRequest {
 /// with 405 `method_not_allowed` for other methods.
 pub fn token_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/token")
-            .post(obtain_token)
-            .delete(revoke_token)
-            .default_service(web::to(method_not_allowed)),
+        web::resource("/token").post(obtain_token).delete(revoke_token).default_service(not_allowed("POST, DELETE")),
     )
-    .service(
-        web::resource("/tokens")
-            .delete(revoke_all_tokens)
-            .default_service(web::to(method_not_allowed)),
-    );
+    .service(web::resource("/tokens").delete(revoke_all_tokens).default_service(not_allowed("DELETE")));
 }
 
 /// `POST /api/auth/token` `{"username", "password"}` -> 200 `{"token", "expires_at"}`.
@@ -44,21 +37,12 @@ pub fn token_routes(cfg: &mut web::ServiceConfig) {
 /// Token scheme's `ttl` (`expires_at` is RFC 3339 UTC with `Z`, or null). A wrong password,
 /// an unknown or an inactive user are the same 400 `invalid_credentials` (DRF's
 /// `ObtainAuthToken` answers 400 too).
-pub async fn obtain_token(
-    auth: Auth,
-    body: JsonOrForm<LoginRequest>,
-) -> Result<HttpResponse, AuthError> {
+pub async fn obtain_token(auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
     let LoginRequest { username, password } = body.0;
-    let user = auth
-        .check_password(&username, &password)
-        .await?
-        .ok_or(AuthError::InvalidCredentials)?;
+    let user = auth.check_password(&username, &password).await?.ok_or(AuthError::InvalidCredentials)?;
     let ttl = auth.config::<TokenConfig>().and_then(|c| c.ttl);
     let issued = token::create_token(auth.db(), user.id, ttl).await?;
-    let expires_at = issued
-        .record
-        .expires_at
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    let expires_at = issued.record.expires_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(serde_json::json!({ "token": issued.key, "expires_at": expires_at })))
@@ -84,10 +68,7 @@ pub async fn revoke_token(auth: Auth, principal: Principal) -> Result<HttpRespon
 /// (knox's logout-all).
 #[crate::authentication(Token)]
 #[crate::permission(IsAuthenticated)]
-pub async fn revoke_all_tokens(
-    auth: Auth,
-    principal: Principal,
-) -> Result<HttpResponse, AuthError> {
+pub async fn revoke_all_tokens(auth: Auth, principal: Principal) -> Result<HttpResponse, AuthError> {
     token_id(&principal)?;
     if let Some(user) = &principal.user {
         token::revoke_user_tokens(auth.db(), user.id).await?;

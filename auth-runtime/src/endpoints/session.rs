@@ -11,21 +11,21 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
 use super::LoginRequest;
 use crate::error::AuthError;
-use crate::http::{JsonOrForm, method_not_allowed};
+use crate::http::{JsonOrForm, not_allowed};
 use crate::schemes::session::{self, CSRF_FORM_FIELD};
 use crate::state::Auth;
 
 /// Registers `GET /api/auth/csrf`, `POST /api/auth/login`, `POST /api/auth/logout`,
 /// `GET`/`POST /accounts/login`, each 405 for other methods.
 pub fn session_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/auth/csrf").get(csrf).default_service(web::to(method_not_allowed)))
-        .service(web::resource("/api/auth/login").post(login).default_service(web::to(method_not_allowed)))
-        .service(web::resource("/api/auth/logout").post(logout).default_service(web::to(method_not_allowed)))
+    cfg.service(web::resource("/api/auth/csrf").get(csrf).default_service(not_allowed("GET, HEAD")))
+        .service(web::resource("/api/auth/login").post(login).default_service(not_allowed("POST")))
+        .service(web::resource("/api/auth/logout").post(logout).default_service(not_allowed("POST")))
         .service(
             web::resource("/accounts/login")
                 .get(login_page)
                 .post(login_form)
-                .default_service(web::to(method_not_allowed)),
+                .default_service(not_allowed("GET, HEAD, POST")),
         );
 }
 
@@ -86,10 +86,7 @@ pub async fn logout(req: HttpRequest) -> HttpResponse {
 /// True for a `next` that stays on this site: a path starting with one `/`, without
 /// backslashes or control characters (no `//evil.example`, no `/\evil`, no `https:`).
 pub fn is_safe_next(next: &str) -> bool {
-    next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control)
+    next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.chars().any(char::is_control)
 }
 
 /// Escapes text for HTML content and quoted attribute values.

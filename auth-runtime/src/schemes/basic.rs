@@ -29,9 +29,7 @@ pub struct BasicConfig {
 
 impl Default for BasicConfig {
     fn default() -> Self {
-        BasicConfig {
-            realm: "api".into(),
-        }
+        BasicConfig { realm: "api".into() }
     }
 }
 
@@ -42,25 +40,21 @@ impl Default for BasicConfig {
 pub fn decode_credentials(credentials: Credentials<'_>) -> Result<(String, String), AuthError> {
     let encoded = match credentials {
         Credentials::Missing => {
-            return Err(AuthError::failed(
-                "Invalid basic header. No credentials provided.",
-            ));
+            return Err(AuthError::failed("Invalid basic header. No credentials provided."));
         }
         Credentials::TooMany => {
-            return Err(AuthError::failed(
-                "Invalid basic header. Credentials string should not contain spaces.",
-            ));
+            return Err(AuthError::failed("Invalid basic header. Credentials string should not contain spaces."));
         }
         Credentials::One(c) => c,
     };
-    let decoded = STANDARD.decode(encoded).map_err(|_| {
-        AuthError::failed("Invalid basic header. Credentials not correctly base64 encoded.")
-    })?;
+    let decoded = STANDARD
+        .decode(encoded)
+        .map_err(|_| AuthError::failed("Invalid basic header. Credentials not correctly base64 encoded."))?;
     let decoded = String::from_utf8(decoded)
         .map_err(|_| AuthError::failed("Invalid basic header. Credentials are not valid UTF-8."))?;
-    let (username, password) = decoded.split_once(':').ok_or_else(|| {
-        AuthError::failed("Invalid basic header. Credentials must be \"username:password\".")
-    })?;
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| AuthError::failed("Invalid basic header. Credentials must be \"username:password\"."))?;
     Ok((username.to_owned(), password.to_owned()))
 }
 
@@ -77,18 +71,14 @@ impl Scheme for Basic {
             Err(e) => return Outcome::Rejected(e),
         };
         match auth.check_password(&username, &password).await {
-            Ok(Some(user)) => {
-                Outcome::Authenticated(Principal::for_user(user, Self::NAME, SchemeData::Basic))
-            }
+            Ok(Some(user)) => Outcome::Authenticated(Principal::for_user(user, Self::NAME, SchemeData::Basic)),
             Ok(None) => Outcome::Rejected(AuthError::failed("Invalid username/password.")),
             Err(e) => Outcome::Rejected(e),
         }
     }
 
     fn challenge(auth: &Auth, _rejection: Option<&AuthError>) -> Option<String> {
-        let realm = auth
-            .config::<BasicConfig>()
-            .map_or("api", |c| c.realm.as_str());
+        let realm = auth.config::<BasicConfig>().map_or("api", |c| c.realm.as_str());
         Some(format!("Basic realm={}, charset=\"UTF-8\"", quote(realm)))
     }
 }
@@ -104,17 +94,9 @@ mod tests {
     #[test]
     fn decodes_and_splits_at_first_colon() {
         let enc = STANDARD.encode("alice:pa:ss");
-        assert_eq!(
-            decode_credentials(Credentials::One(enc.as_bytes())).unwrap(),
-            ("alice".into(), "pa:ss".into())
-        );
+        assert_eq!(decode_credentials(Credentials::One(enc.as_bytes())).unwrap(), ("alice".into(), "pa:ss".into()));
         let enc = STANDARD.encode("j\u{f6}rg:p\u{e4}ss");
-        assert_eq!(
-            decode_credentials(Credentials::One(enc.as_bytes()))
-                .unwrap()
-                .0,
-            "j\u{f6}rg"
-        );
+        assert_eq!(decode_credentials(Credentials::One(enc.as_bytes())).unwrap().0, "j\u{f6}rg");
     }
 
     #[test]

@@ -191,8 +191,7 @@ struct Keys {
 }
 
 fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
-    name.parse::<Algorithm>()
-        .map_err(|_| format!("unknown JWT algorithm {name:?}"))
+    name.parse::<Algorithm>().map_err(|_| format!("unknown JWT algorithm {name:?}"))
 }
 
 fn is_hmac(alg: Algorithm) -> bool {
@@ -240,18 +239,9 @@ impl Keys {
             by_kid.insert(k.kid.clone(), (decoding_key(alg, k.key.as_bytes())?, alg));
         }
         if let Some(kid) = &config.kid {
-            by_kid.insert(
-                kid.clone(),
-                (decoding_key(algorithm, verifying)?, algorithm),
-            );
+            by_kid.insert(kid.clone(), (decoding_key(algorithm, verifying)?, algorithm));
         }
-        Ok(Keys {
-            encoding,
-            algorithm,
-            kid: config.kid.clone(),
-            default,
-            by_kid,
-        })
+        Ok(Keys { encoding, algorithm, kid: config.kid.clone(), default, by_kid })
     }
 }
 
@@ -263,9 +253,7 @@ pub(crate) struct KeyCache(OnceLock<Result<Keys, String>>);
 fn keys<'a>(auth: &'a Auth, config: &JwtConfig) -> &'a Result<Keys, String> {
     static MISSING: OnceLock<Result<Keys, String>> = OnceLock::new();
     match auth.config::<KeyCache>() {
-        Some(cache) => cache
-            .0
-            .get_or_init(|| Keys::load(config, auth.secret_key().as_bytes())),
+        Some(cache) => cache.0.get_or_init(|| Keys::load(config, auth.secret_key().as_bytes())),
         None => MISSING.get_or_init(|| Err("no JWT key cache in the state".into())),
     }
 }
@@ -277,9 +265,7 @@ fn setup(auth: &Auth) -> Result<(&JwtConfig, &Keys), AuthError> {
         Ok(keys) => Ok((config, keys)),
         Err(e) => {
             tracing::error!(error = %e, "JWT keys are misconfigured");
-            Err(AuthError::ImproperlyConfigured(
-                "the JWT keys are misconfigured",
-            ))
+            Err(AuthError::ImproperlyConfigured("the JWT keys are misconfigured"))
         }
     }
 }
@@ -300,11 +286,7 @@ pub fn check_config(auth: &Auth) -> Result<(), String> {
 
 /// A 401 `token_not_valid` with `detail`.
 pub fn invalid(detail: &'static str) -> AuthError {
-    AuthError::AuthenticationFailed {
-        detail: detail.into(),
-        code: "token_not_valid",
-        challenges: Vec::new(),
-    }
+    AuthError::AuthenticationFailed { detail: detail.into(), code: "token_not_valid", challenges: Vec::new() }
 }
 
 /// True when `token` is shaped like a compact JWS: three dot-separated base64url segments,
@@ -313,10 +295,7 @@ pub fn invalid(detail: &'static str) -> AuthError {
 pub fn is_jwt_shaped(token: &[u8]) -> bool {
     let b64url = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
     let parts: Vec<&[u8]> = token.split(|b| *b == b'.').collect();
-    parts.len() == 3
-        && !parts[0].is_empty()
-        && !parts[1].is_empty()
-        && parts.iter().all(|p| p.iter().all(b64url))
+    parts.len() == 3 && !parts[0].is_empty() && !parts[1].is_empty() && parts.iter().all(|p| p.iter().all(b64url))
 }
 
 fn now_secs() -> u64 {
@@ -346,12 +325,7 @@ pub struct VerifiedToken {
 ///
 /// # Errors
 /// 401 `token_not_valid` naming the defect; 500 if the keys are misconfigured.
-pub fn verify(
-    auth: &Auth,
-    token: &str,
-    kinds: &[TokenKind],
-    check_exp: bool,
-) -> Result<VerifiedToken, AuthError> {
+pub fn verify(auth: &Auth, token: &str, kinds: &[TokenKind], check_exp: bool) -> Result<VerifiedToken, AuthError> {
     let (config, keys) = setup(auth)?;
     if token.len() > MAX_TOKEN_BYTES || !is_jwt_shaped(token.as_bytes()) {
         return Err(invalid("Token is invalid."));
@@ -360,18 +334,10 @@ pub fn verify(
     let kind = kinds
         .iter()
         .copied()
-        .find(|k| {
-            header
-                .typ
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case(k.typ()))
-        })
+        .find(|k| header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(k.typ())))
         .ok_or_else(|| invalid("Token has wrong type."))?;
     let (key, alg) = match &header.kid {
-        Some(kid) => keys
-            .by_kid
-            .get(kid)
-            .ok_or_else(|| invalid("Token is signed with an unknown key."))?,
+        Some(kid) => keys.by_kid.get(kid).ok_or_else(|| invalid("Token is signed with an unknown key."))?,
         None => &keys.default,
     };
     let mut validation = Validation::new(*alg);
@@ -390,28 +356,25 @@ pub fn verify(
         validation.set_issuer(&[iss]);
         validation.required_spec_claims.insert("iss".into());
     }
-    let data =
-        jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind as K;
-            match e.kind() {
-                K::ExpiredSignature => invalid("Token is expired."),
-                K::ImmatureSignature => invalid("Token is not valid yet."),
-                K::InvalidSignature => invalid("Token signature is invalid."),
-                K::InvalidAlgorithm => invalid("Token algorithm is not allowed."),
-                K::InvalidAudience => invalid("Token audience is invalid."),
-                K::InvalidIssuer => invalid("Token issuer is invalid."),
-                _ => invalid("Token is invalid."),
-            }
-        })?;
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match e.kind() {
+            K::ExpiredSignature => invalid("Token is expired."),
+            K::ImmatureSignature => invalid("Token is not valid yet."),
+            K::InvalidSignature => invalid("Token signature is invalid."),
+            K::InvalidAlgorithm => invalid("Token algorithm is not allowed."),
+            K::InvalidAudience => invalid("Token audience is invalid."),
+            K::InvalidIssuer => invalid("Token issuer is invalid."),
+            _ => invalid("Token is invalid."),
+        }
+    })?;
     let claims = data.claims;
     let str_claim = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
     let num_claim = |name: &str| claims.get(name).and_then(Value::as_u64);
     if str_claim("token_type").as_deref() != Some(kind.claim()) {
         return Err(invalid("Token has wrong type."));
     }
-    let jti = str_claim("jti")
-        .filter(|j| !j.is_empty())
-        .ok_or_else(|| invalid("Token has no id."))?;
+    let jti = str_claim("jti").filter(|j| !j.is_empty()).ok_or_else(|| invalid("Token has no id."))?;
     let iat = num_claim("iat").ok_or_else(|| invalid("Token has no valid issue time."))?;
     // One second of tolerance: after a revocation, new tokens carry the next whole second.
     if iat > now_secs() + config.leeway + 1 {
@@ -420,21 +383,17 @@ pub fn verify(
     let exp = num_claim("exp").ok_or_else(|| invalid("Token is invalid."))?;
     let user = str_claim(&config.user_id_claim)
         .ok_or_else(|| invalid("Token contained no recognizable user identification."))?;
-    Ok(VerifiedToken {
-        kind,
-        jti,
-        iat,
-        exp,
-        user,
-        claims,
-    })
+    Ok(VerifiedToken { kind, jti, iat, exp, user, claims })
 }
 
 /// Extra claims for issued tokens: register with `AuthBuilder::with_config(JwtClaims(..))`.
 /// Called with the user; its claims are added to access, refresh and sliding tokens (the
 /// standard ones cannot be overridden).
 #[derive(Clone)]
-pub struct JwtClaims(pub Arc<dyn Fn(&User) -> Map<String, Value> + Send + Sync>);
+pub struct JwtClaims(pub Arc<ClaimsHook>);
+
+/// The function behind [`JwtClaims`]: the user's extra claims.
+pub type ClaimsHook = dyn Fn(&User) -> Map<String, Value> + Send + Sync;
 
 /// Signs a token of `kind` for `user`; returns it with its `jti` and `exp`. `family` is the
 /// refresh family (a fresh one for a new login).
@@ -456,11 +415,7 @@ fn sign(
     claims.insert("exp".into(), exp.into());
     claims.insert("iat".into(), iat.into());
     claims.insert("jti".into(), jti.clone().into());
-    let id = if config.user_id_field == "username" {
-        user.username.clone()
-    } else {
-        user.id.to_string()
-    };
+    let id = if config.user_id_field == "username" { user.username.clone() } else { user.id.to_string() };
     claims.insert(config.user_id_claim.clone(), id.into());
     if let Some(aud) = &config.audience {
         claims.insert("aud".into(), aud.clone().into());
@@ -485,8 +440,7 @@ fn new_id() -> String {
 }
 
 fn to_time(secs: u64) -> DateTime<Utc> {
-    DateTime::from_timestamp(i64::try_from(secs).unwrap_or(i64::MAX / 4_000_000), 0)
-        .unwrap_or_default()
+    DateTime::from_timestamp(i64::try_from(secs).unwrap_or(i64::MAX / 4_000_000), 0).unwrap_or_default()
 }
 
 /// The user named by a verified token, if it exists, is active, and has not revoked its
@@ -598,11 +552,7 @@ pub async fn revoke_all(db: &DatabaseConnection, user_id: i64) -> Result<(), Aut
         not_before: Set(next_second),
         sessions_not_before: Set(0),
     })
-    .on_conflict(
-        OnConflict::column(revocation::Column::UserId)
-            .update_column(revocation::Column::NotBefore)
-            .to_owned(),
-    )
+    .on_conflict(OnConflict::column(revocation::Column::UserId).update_column(revocation::Column::NotBefore).to_owned())
     .exec(db)
     .await?;
     refresh::Entity::update_many()
@@ -625,7 +575,9 @@ pub async fn revoke_sessions(db: &DatabaseConnection, user_id: i64, at_ms: i64) 
         not_before: Set(0),
         sessions_not_before: Set(at_ms),
     })
-    .on_conflict(OnConflict::column(revocation::Column::UserId).update_column(revocation::Column::SessionsNotBefore).to_owned())
+    .on_conflict(
+        OnConflict::column(revocation::Column::UserId).update_column(revocation::Column::SessionsNotBefore).to_owned(),
+    )
     .exec(db)
     .await?;
     Ok(())
@@ -646,11 +598,7 @@ pub async fn sessions_not_before(db: &DatabaseConnection, user_id: i64) -> Resul
 /// # Errors
 /// 503 on a store failure.
 pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, AuthError> {
-    Ok(refresh::Entity::delete_many()
-        .filter(refresh::Column::ExpiresAt.lt(Utc::now()))
-        .exec(db)
-        .await?
-        .rows_affected)
+    Ok(refresh::Entity::delete_many().filter(refresh::Column::ExpiresAt.lt(Utc::now())).exec(db).await?.rows_affected)
 }
 
 /// An access and a refresh token.
@@ -672,11 +620,7 @@ async fn issue_time(auth: &Auth, user: &User) -> Result<u64, AuthError> {
 ///
 /// # Errors
 /// 401 for an inactive user (tokens are never minted for one); 503 on a store failure.
-pub async fn issue_pair(
-    auth: &Auth,
-    user: &User,
-    family: Option<&str>,
-) -> Result<TokenPair, AuthError> {
+pub async fn issue_pair(auth: &Auth, user: &User, family: Option<&str>) -> Result<TokenPair, AuthError> {
     if !user.is_active {
         return Err(invalid("User not found or inactive."));
     }
@@ -717,10 +661,7 @@ pub enum Refreshed {
 }
 
 /// Verifies a refresh token and its record, and checks its user.
-async fn checked_refresh(
-    auth: &Auth,
-    token: &str,
-) -> Result<(VerifiedToken, refresh::Model, User), AuthError> {
+async fn checked_refresh(auth: &Auth, token: &str) -> Result<(VerifiedToken, refresh::Model, User), AuthError> {
     let verified = verify(auth, token, &[TokenKind::Refresh], true)?;
     let user = token_user(auth, &verified).await?;
     let record = refresh::Entity::find()
@@ -766,18 +707,13 @@ pub async fn refresh(auth: &Auth, token: &str) -> Result<Refreshed, AuthError> {
             return Err(reused(auth, &record).await);
         }
     }
-    Ok(Refreshed::Pair(
-        issue_pair(auth, &user, Some(&record.family)).await?,
-    ))
+    Ok(Refreshed::Pair(issue_pair(auth, &user, Some(&record.family)).await?))
 }
 
 /// A rotated refresh token came back: someone holds a copy. Every refresh token of the
 /// same login is blacklisted (replay detection); the answer is 401 (503 if that fails).
 async fn reused(auth: &Auth, record: &refresh::Model) -> AuthError {
-    tracing::warn!(
-        user_id = record.user_id,
-        "reuse of a rotated refresh token; its family is revoked"
-    );
+    tracing::warn!(user_id = record.user_id, "reuse of a rotated refresh token; its family is revoked");
     match revoke_family(auth.db(), &record.family).await {
         Ok(()) => invalid("Token is blacklisted."),
         Err(e) => e,
@@ -822,18 +758,11 @@ pub async fn blacklist(auth: &Auth, token: &str) -> Result<(), AuthError> {
 /// # Errors
 /// 401 `token_not_valid`; 503 on a store failure.
 pub async fn verify_any(auth: &Auth, token: &str) -> Result<(), AuthError> {
-    let verified = verify(
-        auth,
-        token,
-        &[TokenKind::Access, TokenKind::Refresh, TokenKind::Sliding],
-        true,
-    )?;
+    let verified = verify(auth, token, &[TokenKind::Access, TokenKind::Refresh, TokenKind::Sliding], true)?;
     token_user(auth, &verified).await?;
     if verified.kind == TokenKind::Refresh {
-        let record = refresh::Entity::find()
-            .filter(refresh::Column::Jti.eq(verified.jti.as_str()))
-            .one(auth.db())
-            .await?;
+        let record =
+            refresh::Entity::find().filter(refresh::Column::Jti.eq(verified.jti.as_str())).one(auth.db()).await?;
         match record {
             Some(r) if r.blacklisted_at.is_none() => {}
             _ => return Err(invalid("Token is blacklisted.")),
@@ -857,14 +786,7 @@ pub async fn issue_sliding(auth: &Auth, user: &User) -> Result<String, AuthError
     }
     let iat = issue_time(auth, user).await?;
     let refresh_exp = iat + config.sliding_refresh_lifetime;
-    Ok(sign(
-        auth,
-        user,
-        TokenKind::Sliding,
-        iat,
-        &[("refresh_exp", refresh_exp.into())],
-    )?
-    .0)
+    Ok(sign(auth, user, TokenKind::Sliding, iat, &[("refresh_exp", refresh_exp.into())])?.0)
 }
 
 /// Refreshes a sliding token: a new token with a new `exp` and the same `refresh_exp`,
@@ -878,24 +800,14 @@ pub async fn refresh_sliding(auth: &Auth, token: &str) -> Result<String, AuthErr
         return Err(invalid("Sliding tokens are disabled."));
     }
     let verified = verify(auth, token, &[TokenKind::Sliding], false)?;
-    let refresh_exp = verified
-        .claims
-        .get("refresh_exp")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| invalid("Token is invalid."))?;
+    let refresh_exp =
+        verified.claims.get("refresh_exp").and_then(Value::as_u64).ok_or_else(|| invalid("Token is invalid."))?;
     if refresh_exp <= now_secs().saturating_sub(config.leeway) {
         return Err(invalid("Token refresh period is over."));
     }
     let user = token_user(auth, &verified).await?;
     let iat = issue_time(auth, &user).await?;
-    Ok(sign(
-        auth,
-        &user,
-        TokenKind::Sliding,
-        iat,
-        &[("refresh_exp", refresh_exp.into())],
-    )?
-    .0)
+    Ok(sign(auth, &user, TokenKind::Sliding, iat, &[("refresh_exp", refresh_exp.into())])?.0)
 }
 
 impl Scheme for Jwt {
@@ -907,10 +819,8 @@ impl Scheme for Jwt {
             Ok(c) => c,
             Err(e) => return Outcome::Rejected(e),
         };
-        let Some(header) = req
-            .headers()
-            .get(config.auth_header_name.as_str())
-            .and_then(|v| Authorization::parse(v.as_bytes()))
+        let Some(header) =
+            req.headers().get(config.auth_header_name.as_str()).and_then(|v| Authorization::parse(v.as_bytes()))
         else {
             return Outcome::NoCredentials;
         };
@@ -935,10 +845,7 @@ impl Scheme for Jwt {
             Ok::<_, AuthError>(Principal::for_user(
                 user,
                 Self::NAME,
-                SchemeData::Jwt {
-                    jti: verified.jti,
-                    claims: Arc::new(verified.claims),
-                },
+                SchemeData::Jwt { jti: verified.jti, claims: Arc::new(verified.claims) },
             ))
         }
         .await;
@@ -949,13 +856,9 @@ impl Scheme for Jwt {
     }
 
     fn challenge(auth: &Auth, rejection: Option<&AuthError>) -> Option<String> {
-        let realm = auth
-            .config::<JwtConfig>()
-            .map_or("api", |c| c.realm.as_str());
-        let keyword = auth
-            .config::<JwtConfig>()
-            .and_then(|c| c.auth_header_types.first())
-            .map_or("Bearer", String::as_str);
+        let realm = auth.config::<JwtConfig>().map_or("api", |c| c.realm.as_str());
+        let keyword =
+            auth.config::<JwtConfig>().and_then(|c| c.auth_header_types.first()).map_or("Bearer", String::as_str);
         Some(bearer_challenge(keyword, realm, rejection))
     }
 }
@@ -966,16 +869,8 @@ pub fn bearer_challenge(keyword: &str, realm: &str, rejection: Option<&AuthError
     match rejection {
         None => format!("{keyword} realm={}", quote(realm)),
         Some(e) => {
-            let error = if e.code() == "insufficient_scope" {
-                "insufficient_scope"
-            } else {
-                "invalid_token"
-            };
-            format!(
-                "{keyword} realm={}, error=\"{error}\", error_description={}",
-                quote(realm),
-                quote(&e.to_string())
-            )
+            let error = if e.code() == "insufficient_scope" { "insufficient_scope" } else { "invalid_token" };
+            format!("{keyword} realm={}, error=\"{error}\", error_description={}", quote(realm), quote(&e.to_string()))
         }
     }
 }
@@ -987,10 +882,7 @@ mod tests {
     #[test]
     fn shape() {
         assert!(is_jwt_shaped(b"eyJh.eyJz.c2ln"));
-        assert!(
-            is_jwt_shaped(b"eyJh.eyJz."),
-            "alg none is the scheme's to reject"
-        );
+        assert!(is_jwt_shaped(b"eyJh.eyJz."), "alg none is the scheme's to reject");
         assert!(!is_jwt_shaped(b"a.b"));
         assert!(!is_jwt_shaped(b"a.b.c.d"));
         assert!(!is_jwt_shaped(b"opaque-token_value"));
@@ -1000,14 +892,8 @@ mod tests {
 
     #[test]
     fn challenges() {
-        assert_eq!(
-            bearer_challenge("Bearer", "api", None),
-            "Bearer realm=\"api\""
-        );
+        assert_eq!(bearer_challenge("Bearer", "api", None), "Bearer realm=\"api\"");
         let c = bearer_challenge("Bearer", "api", Some(&invalid("Token is expired.")));
-        assert_eq!(
-            c,
-            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"Token is expired.\""
-        );
+        assert_eq!(c, "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"Token is expired.\"");
     }
 }

@@ -118,7 +118,11 @@ fn now_ms() -> i64 {
 
 /// A CSRF failure: 403 `csrf_failed` with Django's sentence for the check that failed.
 pub fn csrf_failed(reason: &str) -> AuthError {
-    AuthError::PermissionDenied { detail: format!("CSRF Failed: {reason}").into(), code: "csrf_failed", challenges: Vec::new() }
+    AuthError::PermissionDenied {
+        detail: format!("CSRF Failed: {reason}").into(),
+        code: "csrf_failed",
+        challenges: Vec::new(),
+    }
 }
 
 /// Masks `secret` with a fresh random mask: base64url(mask || secret XOR mask).

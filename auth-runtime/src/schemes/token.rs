@@ -38,11 +38,7 @@ pub struct TokenConfig {
 
 impl Default for TokenConfig {
     fn default() -> Self {
-        TokenConfig {
-            keyword: "Token".into(),
-            ttl: None,
-            last_used_interval: 60,
-        }
+        TokenConfig { keyword: "Token".into(), ttl: None, last_used_interval: 60 }
     }
 }
 
@@ -90,10 +86,7 @@ pub fn digest(key: &str) -> String {
 }
 
 fn is_key_shaped(key: &[u8]) -> bool {
-    key.len() == KEY_LENGTH
-        && key
-            .iter()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    key.len() == KEY_LENGTH && key.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
 }
 
 /// A token just created: the key (shown once) and its record.
@@ -118,13 +111,8 @@ pub async fn create_token(
     rand::rng().fill_bytes(&mut bytes);
     let key = hex::encode(bytes);
     let now = Utc::now();
-    let expires_at = ttl_seconds.map(|s| {
-        now + Duration::seconds(
-            i64::try_from(s)
-                .unwrap_or(i64::MAX / 1000)
-                .min(100 * 365 * 86400),
-        )
-    });
+    let expires_at = ttl_seconds
+        .map(|s| now + Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000).min(100 * 365 * 86400)));
     let record = entity::ActiveModel {
         user_id: Set(user_id),
         digest: Set(digest(&key)),
@@ -144,11 +132,7 @@ pub async fn create_token(
 /// # Errors
 /// 503 when the store fails.
 pub async fn revoke_token(db: &DatabaseConnection, token_id: i64) -> Result<bool, AuthError> {
-    Ok(entity::Entity::delete_by_id(token_id)
-        .exec(db)
-        .await?
-        .rows_affected
-        > 0)
+    Ok(entity::Entity::delete_by_id(token_id).exec(db).await?.rows_affected > 0)
 }
 
 /// Deletes every token of a user (knox's logout-all); returns how many.
@@ -156,11 +140,7 @@ pub async fn revoke_token(db: &DatabaseConnection, token_id: i64) -> Result<bool
 /// # Errors
 /// 503 when the store fails.
 pub async fn revoke_user_tokens(db: &DatabaseConnection, user_id: i64) -> Result<u64, AuthError> {
-    Ok(entity::Entity::delete_many()
-        .filter(entity::Column::UserId.eq(user_id))
-        .exec(db)
-        .await?
-        .rows_affected)
+    Ok(entity::Entity::delete_many().filter(entity::Column::UserId.eq(user_id)).exec(db).await?.rows_affected)
 }
 
 /// Deletes tokens whose expiry has passed; returns how many.
@@ -168,11 +148,7 @@ pub async fn revoke_user_tokens(db: &DatabaseConnection, user_id: i64) -> Result
 /// # Errors
 /// 503 when the store fails.
 pub async fn delete_expired_tokens(db: &DatabaseConnection) -> Result<u64, AuthError> {
-    Ok(entity::Entity::delete_many()
-        .filter(entity::Column::ExpiresAt.lt(Utc::now()))
-        .exec(db)
-        .await?
-        .rows_affected)
+    Ok(entity::Entity::delete_many().filter(entity::Column::ExpiresAt.lt(Utc::now())).exec(db).await?.rows_affected)
 }
 
 async fn check_key(auth: &Auth, key: &[u8], config: &TokenConfig) -> Result<Principal, AuthError> {
@@ -199,30 +175,13 @@ async fn check_key(auth: &Auth, key: &[u8], config: &TokenConfig) -> Result<Prin
         _ => return Err(AuthError::failed("User inactive or deleted.")),
     };
     touch(auth, &record, now, config.last_used_interval).await?;
-    Ok(Principal::for_user(
-        user,
-        Token::NAME,
-        SchemeData::Token {
-            token_id: record.id,
-            prefix: record.prefix,
-        },
-    ))
+    Ok(Principal::for_user(user, Token::NAME, SchemeData::Token { token_id: record.id, prefix: record.prefix }))
 }
 
 /// Records the use, at most once per `interval` seconds (a conditional update, so
 /// concurrent requests write once).
-async fn touch(
-    auth: &Auth,
-    record: &entity::Model,
-    now: DateTime<Utc>,
-    interval: u64,
-) -> Result<(), AuthError> {
-    let threshold = now
-        - Duration::seconds(
-            i64::try_from(interval)
-                .unwrap_or(i64::MAX / 1000)
-                .min(86400 * 365),
-        );
+async fn touch(auth: &Auth, record: &entity::Model, now: DateTime<Utc>, interval: u64) -> Result<(), AuthError> {
+    let threshold = now - Duration::seconds(i64::try_from(interval).unwrap_or(i64::MAX / 1000).min(86400 * 365));
     if record.last_used_at.is_some_and(|t| t > threshold) {
         return Ok(());
     }
@@ -248,15 +207,12 @@ impl Scheme for Token {
             Ok(c) => c,
             Err(e) => return Outcome::Rejected(e),
         };
-        let Some(header) = Authorization::from_request(req).filter(|h| h.is(&config.keyword))
-        else {
+        let Some(header) = Authorization::from_request(req).filter(|h| h.is(&config.keyword)) else {
             return Outcome::NoCredentials;
         };
         let key = match header.credentials() {
             Credentials::Missing => {
-                return Outcome::Rejected(AuthError::failed(
-                    "Invalid token header. No credentials provided.",
-                ));
+                return Outcome::Rejected(AuthError::failed("Invalid token header. No credentials provided."));
             }
             Credentials::TooMany => {
                 return Outcome::Rejected(AuthError::failed(
@@ -272,11 +228,7 @@ impl Scheme for Token {
     }
 
     fn challenge(auth: &Auth, _rejection: Option<&AuthError>) -> Option<String> {
-        Some(
-            auth.config::<TokenConfig>()
-                .map_or("Token", |c| c.keyword.as_str())
-                .to_owned(),
-        )
+        Some(auth.config::<TokenConfig>().map_or("Token", |c| c.keyword.as_str()).to_owned())
     }
 }
 
@@ -294,9 +246,6 @@ mod tests {
 
     #[test]
     fn digest_is_sha256_hex() {
-        assert_eq!(
-            digest("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

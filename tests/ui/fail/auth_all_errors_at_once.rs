@@ -2,7 +2,7 @@
 use auth_runtime::{authentication, permission};
 
 #[permission(IsAuthenticated && IsAdminUser)]
-#[authentication(Basic, Jwt, Basic)]
+#[authentication(Basic, Digest, Basic)]
 fn handler() -> &'static str {
     ""
 }

@@ -7,7 +7,7 @@ pub struct Settings {
     pub basic: auth_runtime::BasicConfig,
     #[auth(Token)]
     pub token: auth_runtime::TokenConfig,
-    #[auth(jwt)]
+    #[auth(digest)]
     pub jwt: String,
     #[auth(chain(Basic))]
     pub misplaced: String,
