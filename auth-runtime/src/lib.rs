@@ -29,6 +29,7 @@ pub mod scheme;
 pub mod schemes;
 pub mod secret;
 pub mod sessions;
+pub mod throttling;
 mod state;
 pub mod users;
 
@@ -43,3 +44,4 @@ pub use scheme::{Chain, Outcome, Scheme};
 pub use schemes::{BasicConfig, JwtConfig, SessionConfig, TokenConfig};
 pub use secret::SecretKey;
 pub use state::{Auth, AuthBuilder, AuthSettings};
+pub use throttling::ThrottleConfig;
