@@ -1,14 +1,15 @@
 //! Code generation from the [`model`](crate::model).
 //!
-//! Runtime items are always named by their full path (`::auth_runtime::...`,
-//! `::actix_web::...`), so the user's code needs no imports.
+//! Runtime items are always named by their full path (`::auth_runtime::...`;
+//! actix-web's through its re-export, `::auth_runtime::__private::actix_web::...`),
+//! so the user's code needs no imports and no direct dependency on actix-web.
 
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
-use crate::model::{HandlerSpec, PermExpr, SchemeRef, SettingsSpec};
+use crate::model::{ConfigTarget, HandlerSpec, PermExpr, SchemeRef, SettingsSpec, ThrottleExpr};
 
 /// `::auth_runtime::schemes::NAME`, spanned on the name as the user wrote it.
 pub(crate) fn scheme_path(scheme: &SchemeRef) -> TokenStream {
@@ -87,8 +88,44 @@ pub(crate) fn checked_permission(expr: &PermExpr) -> TokenStream {
     }}
 }
 
-/// The wrapper generated for a handler carrying `#[authentication]` and/or
-/// `#[permission]`.
+/// One throttle's value: built-ins become `::auth_runtime::throttling::NAME`
+/// (with their checked arguments); the user's own are emitted as written,
+/// inside a function returning `impl Throttle` so that a value that is not a
+/// throttle is reported once, on the user's tokens (as [`checked_permission`]).
+pub(crate) fn throttle(expr: &ThrottleExpr) -> TokenStream {
+    match expr {
+        ThrottleExpr::Builtin(ident, args) => {
+            quote_spanned!(ident.span()=> ::auth_runtime::throttling::#ident #args)
+        }
+        ThrottleExpr::Custom(tokens) => {
+            let (first, last) = span_range(Some(tokens));
+            let impl_token = quote_spanned!(first=> impl);
+            let trait_name = quote_spanned!(last=> Throttle);
+            quote! {{
+                fn __auth_throttle() -> #impl_token ::auth_runtime::throttling::#trait_name {
+                    #tokens
+                }
+                __auth_throttle()
+            }}
+        }
+    }
+}
+
+/// The handler's throttles as one value: `(A, B,)` (the trailing comma keeps
+/// one throttle a tuple; none is `()`), or the settings' defaults,
+/// `::auth_runtime::throttling::DefaultThrottles`, without `#[throttle]`.
+pub(crate) fn throttles(throttles: Option<&[ThrottleExpr]>) -> TokenStream {
+    match throttles {
+        Some(list) => {
+            let values = list.iter().map(throttle);
+            quote!((#(#values,)*))
+        }
+        None => quote!(::auth_runtime::throttling::DefaultThrottles),
+    }
+}
+
+/// The wrapper generated for a handler carrying `#[authentication]`,
+/// `#[permission]` and/or `#[throttle]`.
 ///
 /// The outer function keeps the handler's name, visibility and remaining
 /// attributes (so `#[get(..)]` may come before or after ours) and takes only
@@ -97,7 +134,7 @@ pub(crate) fn checked_permission(expr: &PermExpr) -> TokenStream {
 pub(crate) fn handler(spec: &HandlerSpec, f: ItemFn) -> TokenStream {
     let ItemFn { attrs, vis, sig, block, .. } = f;
     let name = &sig.ident;
-    // The call to `run` (and the inner function's name) carry the handler
+    // The call to `run_throttled` (and the inner function's name) carry the handler
     // name's span: errors about the handler's arguments or return type ("not an
     // extractor", "not a responder") are reported on the handler's name rather
     // than on the whole attribute. The locals are mixed-site (hygienic): they
@@ -117,16 +154,18 @@ pub(crate) fn handler(spec: &HandlerSpec, f: ItemFn) -> TokenStream {
         Some(expr) => checked_permission(expr),
         None => quote!(::auth_runtime::permissions::DefaultPermission),
     };
+    let throttles = throttles(spec.throttles.as_deref());
     let run = quote_spanned! {span=>
-        ::auth_runtime::__private::run::<#chain, _, _, _>(#req, #payload, #permission, #inner).await
+        ::auth_runtime::__private::run_throttled::<#chain, _, _, _, _>(#req, #payload, #permission, #throttles, #inner)
+            .await
     };
 
     quote! {
         #(#attrs)*
         #vis async fn #name(
-            #req: ::actix_web::HttpRequest,
-            #payload: ::actix_web::web::Payload,
-        ) -> ::actix_web::HttpResponse {
+            #req: ::auth_runtime::__private::actix_web::HttpRequest,
+            #payload: ::auth_runtime::__private::actix_web::web::Payload,
+        ) -> ::auth_runtime::__private::actix_web::HttpResponse {
             #inner_sig #block
             #run
         }
@@ -143,13 +182,21 @@ pub(crate) fn settings(spec: &SettingsSpec) -> TokenStream {
         None => quote!(::auth_runtime::permissions::IsAuthenticated),
     };
     let configs = configs.iter().map(|config| {
-        let scheme = Ident::new(config.scheme.name, Span::call_site());
+        let span = config.ty.span();
+        let ty = match config.target {
+            ConfigTarget::Scheme(scheme) => {
+                let scheme = Ident::new(scheme.name, Span::call_site());
+                quote_spanned!(span=> <::auth_runtime::schemes::#scheme as ::auth_runtime::Scheme>::Config)
+            }
+            ConfigTarget::Section(section) => {
+                let ty = Ident::new(section.ty, Span::call_site());
+                quote_spanned!(span=> ::auth_runtime::#ty)
+            }
+        };
         let member = &config.member;
         // Spanned on the field's type: a wrong type is reported on the field.
-        quote_spanned! {config.ty.span()=>
-            .with_config::<<::auth_runtime::schemes::#scheme as ::auth_runtime::Scheme>::Config>(
-                ::core::clone::Clone::clone(&self.#member)
-            )
+        quote_spanned! {span=>
+            .with_config::<#ty>(::core::clone::Clone::clone(&self.#member))
         }
     });
 

@@ -23,6 +23,22 @@ pub(crate) const BUILTIN_PERMISSIONS: &[&str] =
 /// The options allowed in a struct-level `#[auth(..)]` of `#[derive(AuthSettings)]`.
 pub(crate) const STRUCT_OPTIONS: &[&str] = &["chain", "permission"];
 
+/// Settings sections that are not a scheme's configuration, as `(settings key,
+/// type name in auth_runtime)`: `#[auth(throttle)]` binds a field to
+/// `::auth_runtime::ThrottleConfig`. Adding a section means adding one row here.
+pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[("throttle", "ThrottleConfig")];
+
+/// Throttles provided by `auth_runtime::throttling` that may be named with a bare
+/// identifier in `#[throttle(..)]`, as `(name, rate)`: the settings key of the
+/// rate a throttle without arguments uses (`anon`, `user`), or `None` for
+/// `Scoped`, which takes the scope's name and uses that scope's rate.
+pub(crate) const BUILTIN_THROTTLES: &[(&str, Option<&str>)] =
+    &[("AnonRate", Some("anon")), ("UserRate", Some("user")), ("Scoped", None)];
+
+/// How many throttles one handler may list (`Throttles` is implemented for
+/// tuples of up to this many).
+pub(crate) const MAX_THROTTLES: usize = 4;
+
 /// One row of [`SCHEMES`], chosen by the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Scheme {
@@ -70,13 +86,27 @@ pub(crate) enum PermExpr {
     Not(Span, Box<PermExpr>),
 }
 
-/// What a handler attribute (`#[authentication]` and/or `#[permission]`) asks for.
+/// One throttle of `#[throttle(..)]`.
+#[derive(Debug, Clone)]
+pub(crate) enum ThrottleExpr {
+    /// A throttle of `auth_runtime::throttling` named by its bare identifier,
+    /// with its (checked) arguments: `AnonRate`, `UserRate`, `Scoped("uploads")`.
+    Builtin(Ident, Option<TokenStream>),
+    /// Any other path or call, emitted as written (e.g. `PerTenant`, `Burst(3)`).
+    Custom(TokenStream),
+}
+
+/// What the handler attributes (`#[authentication]`, `#[permission]` and/or
+/// `#[throttle]`) ask for.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HandlerSpec {
     /// The chain from `#[authentication(..)]`; `None` means the app's default chain.
     pub chain: Option<Vec<SchemeRef>>,
     /// The permission from `#[permission(..)]`; `None` means `DefaultPermission`.
     pub permission: Option<PermExpr>,
+    /// The throttles from `#[throttle(..)]` (possibly none); `None` means the
+    /// settings' defaults, `DefaultThrottles`.
+    pub throttles: Option<Vec<ThrottleExpr>>,
 }
 
 /// What to do with a function carrying a handler attribute.
@@ -89,11 +119,43 @@ pub(crate) enum Handler {
     PassThrough(Option<syn::Error>, TokenStream),
 }
 
-/// A field of the settings struct bound to a scheme with `#[auth(key)]`.
+/// A settings section that is not a scheme's: one row of [`CONFIG_KEYS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConfigKey {
+    /// The settings key used by `#[auth(throttle)]`, e.g. `throttle`.
+    pub key: &'static str,
+    /// The type's name in `auth_runtime`, e.g. `ThrottleConfig`.
+    pub ty: &'static str,
+}
+
+impl ConfigKey {
+    /// The section whose settings key is `key`, if any.
+    pub fn by_key(key: &str) -> Option<ConfigKey> {
+        CONFIG_KEYS.iter().find(|(k, _)| *k == key).map(|&(key, ty)| ConfigKey { key, ty })
+    }
+}
+
+/// What a field bound with `#[auth(key)]` configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConfigTarget {
+    /// A scheme (`#[auth(basic)]`); the type is the scheme's `Config`.
+    Scheme(Scheme),
+    /// Another section (`#[auth(throttle)]`); the type is `::auth_runtime::TYPE`.
+    Section(ConfigKey),
+}
+
+impl ConfigTarget {
+    /// The target whose settings key is `key` (a scheme's or a section's), if any.
+    pub fn by_key(key: &str) -> Option<ConfigTarget> {
+        Scheme::by_key(key).map(ConfigTarget::Scheme).or_else(|| ConfigKey::by_key(key).map(ConfigTarget::Section))
+    }
+}
+
+/// A field of the settings struct bound to a scheme or a section with `#[auth(key)]`.
 #[derive(Debug, Clone)]
 pub(crate) struct ConfigField {
-    /// The scheme it configures.
-    pub scheme: Scheme,
+    /// What it configures.
+    pub target: ConfigTarget,
     /// The field's name.
     pub member: Ident,
     /// The field's type (its span points `with_config` errors at the field).
@@ -111,17 +173,19 @@ pub(crate) struct SettingsSpec {
     pub chain: Vec<SchemeRef>,
     /// The default permission from `#[auth(permission(..))]`; `None` means `IsAuthenticated`.
     pub permission: Option<PermExpr>,
-    /// The fields that configure a scheme, in declaration order.
+    /// The fields that configure a scheme or a section, in declaration order.
     pub configs: Vec<ConfigField>,
 }
 
-/// Which of the two handler attributes is being expanded (the other one is its sibling).
+/// Which of the handler attributes is being expanded (the others are its siblings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HandlerAttr {
     /// `#[authentication(..)]`.
     Authentication,
     /// `#[permission(..)]`.
     Permission,
+    /// `#[throttle(..)]`.
+    Throttle,
 }
 
 impl HandlerAttr {
@@ -130,6 +194,7 @@ impl HandlerAttr {
         match self {
             HandlerAttr::Authentication => "authentication",
             HandlerAttr::Permission => "permission",
+            HandlerAttr::Throttle => "throttle",
         }
     }
 
@@ -138,6 +203,7 @@ impl HandlerAttr {
         match name {
             "authentication" => Some(HandlerAttr::Authentication),
             "permission" => Some(HandlerAttr::Permission),
+            "throttle" => Some(HandlerAttr::Throttle),
             _ => None,
         }
     }

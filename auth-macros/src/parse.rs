@@ -6,7 +6,7 @@
 
 use std::fmt::Display;
 
-use proc_macro2::{Delimiter, Ident, Spacing, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Ident, Spacing, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
@@ -17,8 +17,8 @@ use syn::{
 };
 
 use crate::model::{
-    BUILTIN_PERMISSIONS, ConfigField, Handler, HandlerAttr, HandlerSpec, PermExpr, SCHEMES, STRUCT_OPTIONS, Scheme,
-    SchemeRef, SettingsSpec,
+    BUILTIN_PERMISSIONS, BUILTIN_THROTTLES, CONFIG_KEYS, ConfigField, ConfigKey, ConfigTarget, Handler, HandlerAttr,
+    HandlerSpec, MAX_THROTTLES, PermExpr, SCHEMES, STRUCT_OPTIONS, Scheme, SchemeRef, SettingsSpec, ThrottleExpr,
 };
 
 /// Accumulates errors so that the user sees them all at once.
@@ -82,9 +82,10 @@ fn scheme_names() -> impl Iterator<Item = &'static str> {
     SCHEMES.iter().map(|(name, _)| *name)
 }
 
-/// The settings keys of all schemes, for messages.
-fn scheme_keys() -> impl Iterator<Item = &'static str> {
-    SCHEMES.iter().map(|(_, key)| *key)
+/// The field options of `#[derive(AuthSettings)]`, for messages: the settings
+/// keys of all schemes, then of the other sections (`throttle`).
+fn field_keys() -> impl Iterator<Item = &'static str> {
+    SCHEMES.iter().map(|(_, key)| *key).chain(CONFIG_KEYS.iter().map(|(key, _)| *key))
 }
 
 // ---------------------------------------------------------------------------
@@ -391,7 +392,182 @@ fn next_token(input: ParseStream) -> syn::Result<(TokenStream, String)> {
 }
 
 // ---------------------------------------------------------------------------
-// Handler attributes: #[authentication(..)] and #[permission(..)]
+// Throttle lists: `AnonRate, Scoped("uploads"), PerTenant`
+// ---------------------------------------------------------------------------
+
+/// What a throttle is, for messages.
+const THROTTLE_IS: &str = "a throttle is `AnonRate`, `UserRate`, `Scoped(\"name\")` or a value of your own type \
+                           implementing `auth_runtime::throttling::Throttle`";
+
+/// Where rates are set, for messages.
+const RATES_LIVE: &str = "rates are not written on the handler: they live in the settings' `throttle` section \
+                          (`anon`, `user`, `scopes`), and a scope is named with `Scoped(\"name\")`";
+
+/// Parses a comma-separated list of throttles (the inside of `#[throttle(..)]`):
+/// built-ins by bare name (`AnonRate`, `UserRate`, `Scoped("name")`), or any
+/// other path or call, a value of the user's own `Throttle` type.
+///
+/// An empty list is valid: no throttles. Every entry is checked, so malformed,
+/// duplicate and surplus entries are all reported.
+pub(crate) fn throttle_list(tokens: TokenStream, errors: &mut Errors) -> Vec<ThrottleExpr> {
+    let mut entries: Vec<TokenStream> = Vec::new();
+    let mut current = TokenStream::new();
+    for tt in tokens {
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == ',' => {
+                if current.is_empty() {
+                    errors.spanned(&tt, "expected a throttle before `,`");
+                } else {
+                    entries.push(std::mem::take(&mut current));
+                }
+            }
+            _ => current.extend([tt]),
+        }
+    }
+    if !current.is_empty() {
+        entries.push(current);
+    }
+
+    let mut list = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for (index, entry) in entries.into_iter().enumerate() {
+        if index == MAX_THROTTLES {
+            errors.spanned(
+                &entry,
+                format!(
+                    "too many throttles: a handler takes at most {MAX_THROTTLES}; a throttle may check \
+                     several rates itself"
+                ),
+            );
+        }
+        match throttle.parse2(entry.clone()) {
+            Ok(throttle) => {
+                let text = compact(&entry);
+                if seen.contains(&text) {
+                    errors.spanned(&entry, format!("duplicate throttle `{text}`"));
+                } else {
+                    seen.push(text);
+                    list.push(throttle);
+                }
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    list
+}
+
+/// `tokens` as text for messages and comparisons, without the spaces that
+/// `TokenStream::to_string` puts inside paths and calls: `Scoped("a")`.
+fn compact(tokens: &TokenStream) -> String {
+    tokens.to_string().replace(" :: ", "::").replace(":: ", "::").replace(" (", "(")
+}
+
+/// Whether `text` is an operator that users may try to combine throttles with.
+fn is_operator(text: &str) -> bool {
+    matches!(text, "&" | "|" | "&&" | "||" | "!" | "+")
+}
+
+/// The error for an operator in a throttle list.
+fn operator_error(tokens: TokenStream, text: &str) -> syn::Error {
+    let message = if text == "!" {
+        "a throttle cannot be negated with `!`; list only the throttles that apply, or write \
+         #[throttle()] for none"
+            .to_owned()
+    } else {
+        format!(
+            "throttles are not combined with `{text}`: list them separated by `,`, every one applies, \
+             e.g. #[throttle(AnonRate, UserRate)]"
+        )
+    };
+    syn::Error::new_spanned(tokens, message)
+}
+
+/// One throttle: `atom := path | path '(' args ')'`.
+fn throttle(input: ParseStream) -> syn::Result<ThrottleExpr> {
+    if input.peek(Lit) {
+        let lit: Lit = input.parse()?;
+        let text = lit.to_token_stream().to_string();
+        return Err(syn::Error::new_spanned(
+            lit,
+            format!("expected a throttle, found the literal `{text}`; {RATES_LIVE}"),
+        ));
+    }
+    let starts_path = input.peek(syn::Ident)
+        || input.peek(Token![::])
+        || input.peek(Token![crate])
+        || input.peek(Token![self])
+        || input.peek(Token![super])
+        || input.peek(Token![Self]);
+    if !starts_path {
+        let (tokens, text) = next_token(input)?;
+        if is_operator(&text) {
+            return Err(operator_error(tokens, &text));
+        }
+        return Err(syn::Error::new_spanned(tokens, format!("expected a throttle, found `{text}`; {THROTTLE_IS}")));
+    }
+    let path: Path = input.parse()?;
+    let args: Option<Group> = if input.peek(token::Paren) { Some(input.parse()?) } else { None };
+    if !input.is_empty() {
+        let (tokens, text) = next_token(input)?;
+        if is_operator(&text) {
+            return Err(operator_error(tokens, &text));
+        }
+        return Err(syn::Error::new_spanned(
+            tokens,
+            format!("unexpected `{text}` after a throttle; separate throttles with `,`"),
+        ));
+    }
+
+    let Some((ident, rate)) = path.get_ident().and_then(|ident| {
+        let name = ident.to_string();
+        BUILTIN_THROTTLES.iter().find(|(n, _)| *n == name).map(|&(_, rate)| (ident.clone(), rate))
+    }) else {
+        let mut tokens = path.into_token_stream();
+        tokens.extend(args.map(TokenTree::Group));
+        return Ok(ThrottleExpr::Custom(tokens));
+    };
+    match (rate, args) {
+        (Some(_), None) => Ok(ThrottleExpr::Builtin(ident, None)),
+        (Some(rate), Some(args)) => Err(syn::Error::new_spanned(
+            args,
+            format!("`{ident}` takes no arguments: its rate is the settings' `throttle.{rate}`"),
+        )),
+        (None, args) => scoped(ident, args),
+    }
+}
+
+/// Checks the argument of `Scoped`: exactly one string literal, a valid scope name.
+fn scoped(ident: Ident, args: Option<Group>) -> syn::Result<ThrottleExpr> {
+    let usage = "`Scoped` takes the scope's name as one string literal, e.g. `Scoped(\"uploads\")`; the \
+                 scope's rate is set in the settings' `throttle.scopes`";
+    let Some(group) = args else {
+        return Err(syn::Error::new_spanned(ident, usage));
+    };
+    let whole = quote::quote!(#ident #group);
+    let parsed = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(group.stream());
+    let lit = match parsed.as_ref().map(|p| p.iter().collect::<Vec<_>>()).as_deref() {
+        Ok([Expr::Lit(syn::ExprLit { lit: Lit::Str(lit), attrs })]) if attrs.is_empty() => lit.clone(),
+        Ok([other]) => return Err(syn::Error::new_spanned(other, usage)),
+        _ => return Err(syn::Error::new_spanned(whole, usage)),
+    };
+    let name = lit.value();
+    let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+    if name.is_empty() || !name.chars().all(valid) {
+        return Err(syn::Error::new_spanned(
+            lit,
+            format!(
+                "invalid scope name {name:?}: a scope name is made of lowercase letters, digits, `_` and `-` \
+                 (it is a key of the settings' `throttle.scopes`)"
+            ),
+        ));
+    }
+    let mut args = Group::new(Delimiter::Parenthesis, lit.into_token_stream());
+    args.set_span(group.span());
+    Ok(ThrottleExpr::Builtin(ident, Some(TokenStream::from(TokenTree::Group(args)))))
+}
+
+// ---------------------------------------------------------------------------
+// Handler attributes: #[authentication(..)], #[permission(..)], #[throttle(..)]
 // ---------------------------------------------------------------------------
 
 /// Reads the arguments of handler attribute `attr` into `spec`.
@@ -419,6 +595,9 @@ fn handler_args(
                 "expected a permission expression, e.g. #[permission(IsAuthenticated)]",
                 errors,
             );
+        }
+        HandlerAttr::Throttle => {
+            spec.throttles = Some(throttle_list(tokens, errors));
         }
     }
 }
@@ -458,31 +637,46 @@ fn item_head(item: &Item) -> TokenStream {
     head
 }
 
-/// Splits the hand-over from an outer sibling (see [`hand_over`]) off the
-/// front of an attribute's arguments.
-fn take_hand_over(attr: HandlerAttr, args: TokenStream) -> (Option<(HandlerAttr, TokenStream)>, TokenStream) {
-    let mut iter = args.clone().into_iter();
-    if let (Some(TokenTree::Punct(at)), Some(TokenTree::Ident(name)), Some(TokenTree::Group(g))) =
-        (iter.next(), iter.next(), iter.next())
-        && at.as_char() == '@'
-        && g.delimiter() == Delimiter::Parenthesis
-        && let Some(from) = HandlerAttr::from_name(&name.to_string())
-        && from != attr
-    {
-        return (Some((from, g.stream())), iter.collect());
+/// Arguments handed over by outer sibling attributes: `(which, its arguments)`.
+type HandedOver = Vec<(HandlerAttr, TokenStream)>;
+
+/// Splits the hand-overs from outer siblings (see [`hand_over`]) off the front
+/// of an attribute's arguments: `@authentication(..) @permission(..) REST`.
+fn take_hand_over(attr: HandlerAttr, args: TokenStream) -> (HandedOver, TokenStream) {
+    let mut handed: HandedOver = Vec::new();
+    let mut rest = args;
+    loop {
+        let mut iter = rest.clone().into_iter();
+        if let (Some(TokenTree::Punct(at)), Some(TokenTree::Ident(name)), Some(TokenTree::Group(g))) =
+            (iter.next(), iter.next(), iter.next())
+            && at.as_char() == '@'
+            && g.delimiter() == Delimiter::Parenthesis
+            && let Some(from) = HandlerAttr::from_name(&name.to_string())
+            && from != attr
+            && handed.iter().all(|(h, _)| *h != from)
+        {
+            handed.push((from, g.stream()));
+            rest = iter.collect();
+        } else {
+            return (handed, rest);
+        }
     }
-    (None, args)
 }
 
-/// Gives the arguments `args` of handler attribute `from` to its sibling
-/// attribute `sibling`: `#[permission(X)]` becomes `#[permission(@authentication(ARGS) X)]`.
+/// Gives the arguments of the handler attributes `handed` (this one's and those
+/// handed to it) to the sibling attribute `sibling`: `#[permission(X)]` becomes
+/// `#[permission(@authentication(ARGS) @throttle(ARGS) X)]`.
 ///
-/// The sibling then generates the one wrapper with both. Handing over (rather
-/// than consuming the sibling) keeps the sibling's path resolved by rustc, so a
-/// `use auth_runtime::permission;` is not reported as unused.
-fn hand_over(sibling: &mut Attribute, from: HandlerAttr, args: TokenStream) {
-    let name = Ident::new(from.name(), Span::call_site());
-    let marker = quote::quote!(@ #name (#args));
+/// The last sibling expanded then generates the one wrapper with all of them.
+/// Handing over (rather than consuming the sibling) keeps the sibling's path
+/// resolved by rustc, so a `use auth_runtime::permission;` is not reported as
+/// unused.
+fn hand_over(sibling: &mut Attribute, handed: &[(HandlerAttr, TokenStream)]) {
+    let markers = handed.iter().map(|(from, args)| {
+        let name = Ident::new(from.name(), Span::call_site());
+        quote::quote!(@ #name (#args))
+    });
+    let marker = quote::quote!(#(#markers)*);
     match &mut sibling.meta {
         Meta::List(list) => {
             let rest = std::mem::take(&mut list.tokens);
@@ -502,18 +696,19 @@ fn hand_over(sibling: &mut Attribute, from: HandlerAttr, args: TokenStream) {
 
 /// Parses a handler attribute `attr` with arguments `args` on `item`.
 ///
-/// If the function also carries the sibling attribute, this attribute's
-/// arguments are handed over to it (see [`hand_over`]) and the item passes
-/// through; the sibling, expanded next, sees both and asks for the wrapper.
+/// If the function also carries a sibling attribute, this attribute's
+/// arguments, with those handed to it, are handed over to the first sibling
+/// (see [`hand_over`]) and the item passes through; the last sibling, expanded
+/// last, sees them all and asks for the wrapper.
 ///
 /// On error returns all errors and the item to emit after them: the original
-/// item, minus the `#[authentication]`/`#[permission]` attributes already
-/// examined (so that their errors are not reported twice).
+/// item, minus the handler attributes already examined (so that their errors
+/// are not reported twice).
 pub(crate) fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -> Handler {
     let name = attr.name();
     let mut errors = Errors::default();
     let mut spec = HandlerSpec::default();
-    let (handed_over, args) = take_hand_over(attr, args);
+    let (mut handed, args) = take_hand_over(attr, args);
 
     // Our own arguments, checked apart: handed over only if they are valid.
     let mut arg_errors = Errors::default();
@@ -537,10 +732,11 @@ pub(crate) fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -
     for a in std::mem::take(&mut f.attrs) {
         match handler_attr_of(&a) {
             None => kept.push(a),
-            Some(kind) if kind == attr || handed_over.is_some() => {
+            Some(kind) if kind == attr || handed.iter().any(|(h, _)| *h == kind) => {
                 errors.spanned(&a, format!("duplicate #[{}] attribute; a handler takes at most one", kind.name()))
             }
-            // A second sibling is left for the sibling to report.
+            // Other siblings are left for the first sibling (and the next) to
+            // hand over to, or to report as duplicates.
             Some(_) if sibling.is_some() => kept.push(a),
             Some(kind) => {
                 if let Meta::NameValue(_) = a.meta {
@@ -554,11 +750,14 @@ pub(crate) fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -
     }
 
     if let Some(index) = sibling {
-        // The sibling will check the function and generate the wrapper. If our
-        // arguments are wrong, it does so without them, so that the only errors
-        // are the real ones.
+        // The sibling will check the function and generate the wrapper (or hand
+        // over to the next). If our arguments are wrong, it does so without
+        // them, so that the only errors are the real ones.
         if arg_errors.is_empty() {
-            hand_over(&mut kept[index], attr, args);
+            handed.push((attr, args));
+        }
+        if !handed.is_empty() {
+            hand_over(&mut kept[index], &handed);
         }
         arg_errors.push_all(errors);
         f.attrs = kept;
@@ -566,14 +765,13 @@ pub(crate) fn handler(attr: HandlerAttr, args: TokenStream, item: TokenStream) -
     }
     f.attrs = kept;
 
-    if let Some((from, from_args)) = handed_over {
-        let mut from_errors = Errors::default();
+    let mut from_errors = Errors::default();
+    for (from, from_args) in handed {
         handler_args(from, from_args, TokenStream::new(), &mut spec, &mut from_errors);
-        from_errors.push_all(arg_errors);
-        arg_errors = from_errors;
     }
-    arg_errors.push_all(errors);
-    let mut errors = arg_errors;
+    from_errors.push_all(arg_errors);
+    from_errors.push_all(errors);
+    let mut errors = from_errors;
 
     if f.sig.asyncness.is_none() {
         errors.spanned(f.sig.fn_token, format!("#[{name}] handlers must be `async fn`"));
@@ -679,6 +877,8 @@ pub(crate) fn settings(input: &DeriveInput) -> syn::Result<SettingsSpec> {
                 (_, _) => {
                     let hint = if Scheme::by_key(&key).is_some() {
                         format!("; `{key}` goes on the field that holds the scheme's configuration")
+                    } else if let Some(section) = ConfigKey::by_key(&key) {
+                        format!("; `{key}` goes on the field of type `auth_runtime::{}`", section.ty)
                     } else {
                         did_you_mean(&key, STRUCT_OPTIONS.iter().copied())
                     };
@@ -771,7 +971,7 @@ pub(crate) fn settings(input: &DeriveInput) -> syn::Result<SettingsSpec> {
         ),
         (Some((_, schemes)), Some(configs)) => {
             for s in schemes {
-                if !configs.iter().any(|c| c.scheme == s.scheme) {
+                if !configs.iter().any(|c| c.target == ConfigTarget::Scheme(s.scheme)) {
                     let Scheme { name, key } = s.scheme;
                     errors.spanned(
                         &s.ident,
@@ -810,15 +1010,15 @@ fn config_field(field: &syn::Field, configs: &mut Vec<ConfigField>, errors: &mut
         };
         for AuthOption { name, body } in options {
             let key = name.to_string();
-            let Some(scheme) = Scheme::by_key(&key) else {
+            let Some(target) = ConfigTarget::by_key(&key) else {
                 let hint = if STRUCT_OPTIONS.contains(&key.as_str()) {
                     format!("; `{key}(...)` goes on the struct, not on a field")
                 } else {
-                    did_you_mean(&key, scheme_keys())
+                    did_you_mean(&key, field_keys())
                 };
                 errors.spanned(
                     &name,
-                    format!("unknown settings option `{key}`; expected one of: {}{hint}", one_of(scheme_keys())),
+                    format!("unknown settings option `{key}`; expected one of: {}{hint}", one_of(field_keys())),
                 );
                 continue;
             };
@@ -834,20 +1034,21 @@ fn config_field(field: &syn::Field, configs: &mut Vec<ConfigField>, errors: &mut
                     &name,
                     format!(
                         "field `{member}` already configures `{previous}`; a field configures one \
-                         scheme"
+                         scheme or section"
                     ),
                 );
                 continue;
             }
             bound = Some(name.clone());
-            if let Some(other) = configs.iter().find(|c| c.scheme == scheme) {
-                errors.spanned(
-                    &name,
-                    format!("scheme `{}` is already configured by field `{}`", scheme.name, other.member),
-                );
+            if let Some(other) = configs.iter().find(|c| c.target == target) {
+                let what = match target {
+                    ConfigTarget::Scheme(scheme) => format!("scheme `{}`", scheme.name),
+                    ConfigTarget::Section(section) => format!("`{}` (`auth_runtime::{}`)", section.key, section.ty),
+                };
+                errors.spanned(&name, format!("{what} is already configured by field `{}`", other.member));
                 continue;
             }
-            configs.push(ConfigField { scheme, member: member.clone(), ty: field.ty.clone() });
+            configs.push(ConfigField { target, member: member.clone(), ty: field.ty.clone() });
         }
     }
 }

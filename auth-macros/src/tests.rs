@@ -43,10 +43,16 @@ fn scheme_list_accepts_names_and_trailing_comma() {
     assert_eq!(schemes(quote!(Token,)), Ok(vec!["Token"]));
 }
 
-/// The valid scheme names and settings keys, as the messages list them (from the one table).
+/// The valid scheme names and field options, as the messages list them (from
+/// the tables: the schemes' settings keys, then the other sections' keys).
 fn valid() -> (String, String) {
     let names = crate::model::SCHEMES.iter().map(|s| s.0).collect::<Vec<_>>().join(", ");
-    let keys = crate::model::SCHEMES.iter().map(|s| s.1).collect::<Vec<_>>().join(", ");
+    let keys = crate::model::SCHEMES
+        .iter()
+        .map(|s| s.1)
+        .chain(crate::model::CONFIG_KEYS.iter().map(|c| c.0))
+        .collect::<Vec<_>>()
+        .join(", ");
     (names, keys)
 }
 
@@ -188,14 +194,15 @@ fn authentication_wraps_the_handler() {
         #[doc = r" Docs."]
         #[get("/x")]
         pub async fn h(
-            __auth_req: ::actix_web::HttpRequest,
-            __auth_payload: ::actix_web::web::Payload,
-        ) -> ::actix_web::HttpResponse {
+            __auth_req: ::auth_runtime::__private::actix_web::HttpRequest,
+            __auth_payload: ::auth_runtime::__private::actix_web::web::Payload,
+        ) -> ::auth_runtime::__private::actix_web::HttpResponse {
             async fn __auth_inner(body: String) -> String { body }
-            ::auth_runtime::__private::run::<(::auth_runtime::schemes::Basic,), _, _, _>(
+            ::auth_runtime::__private::run_throttled::<(::auth_runtime::schemes::Basic,), _, _, _, _>(
                 __auth_req,
                 __auth_payload,
                 ::auth_runtime::permissions::DefaultPermission,
+                ::auth_runtime::throttling::DefaultThrottles,
                 __auth_inner
             ).await
         }
@@ -240,7 +247,7 @@ fn the_sibling_attribute_is_handed_the_arguments() {
 #[test]
 fn sibling_attributes_make_one_wrapper_in_either_order() {
     let expected_call = text(quote! {
-        ::auth_runtime::__private::run::<(::auth_runtime::schemes::Token, ::auth_runtime::schemes::Basic,), _, _, _>(
+        ::auth_runtime::__private::run_throttled::<(::auth_runtime::schemes::Token, ::auth_runtime::schemes::Basic,), _, _, _, _>(
             __auth_req,
             __auth_payload,
             {
@@ -249,6 +256,7 @@ fn sibling_attributes_make_one_wrapper_in_either_order() {
                 }
                 __auth_permission()
             },
+            ::auth_runtime::throttling::DefaultThrottles,
             __auth_inner
         ).await
     });
@@ -288,7 +296,7 @@ fn permission_alone_uses_the_default_chain() {
             }
         ),
     );
-    let call = text(quote!(run::<::auth_runtime::__private::DefaultChain, _, _, _>));
+    let call = text(quote!(run_throttled::<::auth_runtime::__private::DefaultChain, _, _, _, _>));
     assert!(out.contains(&call), "{out}");
 }
 
@@ -389,10 +397,10 @@ fn settings_expansion() {
                         }
                         __auth_permission()
                     })
-                    .with_config::<<::auth_runtime::schemes::Basic as ::auth_runtime::Scheme>::Config>(
+                    .with_config::< <::auth_runtime::schemes::Basic as ::auth_runtime::Scheme>::Config>(
                         ::core::clone::Clone::clone(&self.basic)
                     )
-                    .with_config::<<::auth_runtime::schemes::Token as ::auth_runtime::Scheme>::Config>(
+                    .with_config::< <::auth_runtime::schemes::Token as ::auth_runtime::Scheme>::Config>(
                         ::core::clone::Clone::clone(&self.tok)
                     )
             }
@@ -464,6 +472,288 @@ fn settings_requires_chain_and_named_fields() {
         vec![
             "expected at least one scheme, e.g. #[auth(chain(Basic, Token))]",
             "#[derive(AuthSettings)] needs a struct with named fields, not a tuple struct",
+        ]
+    );
+}
+
+/// Parses a throttle list, returning the expanded value or the messages.
+fn throttles(tokens: TokenStream) -> Result<String, Vec<String>> {
+    let mut errors = Errors::default();
+    let list = parse::throttle_list(tokens, &mut errors);
+    errors.finish().map_err(messages)?;
+    Ok(text(expand::throttles(Some(&list))))
+}
+
+#[test]
+fn throttle_builtins_custom_and_empty() {
+    assert_eq!(
+        throttles(quote!(AnonRate, UserRate, Scoped("up-loads_2"),)),
+        Ok(text(quote!((
+            ::auth_runtime::throttling::AnonRate,
+            ::auth_runtime::throttling::UserRate,
+            ::auth_runtime::throttling::Scoped("up-loads_2"),
+        ))))
+    );
+    assert_eq!(
+        throttles(quote!(crate::limits::Burst(3))),
+        Ok(text(quote!(({
+            fn __auth_throttle() -> impl ::auth_runtime::throttling::Throttle {
+                crate::limits::Burst(3)
+            }
+            __auth_throttle()
+        },))))
+    );
+    // Only the bare names are built-ins; a path is the user's own type.
+    assert!(throttles(quote!(other::AnonRate)).unwrap().contains(&text(quote!({ other::AnonRate }))));
+    assert_eq!(throttles(quote!()), Ok(text(quote!(()))));
+    assert_eq!(text(expand::throttles(None)), text(quote!(::auth_runtime::throttling::DefaultThrottles)));
+}
+
+#[test]
+fn throttle_errors() {
+    let err = |tokens| throttles(tokens).unwrap_err();
+    let literal = err(quote!("10/min"));
+    assert_eq!(literal.len(), 1);
+    assert!(literal[0].starts_with("expected a throttle, found the literal `\"10/min\"`"), "{literal:?}");
+    assert!(literal[0].contains("settings' `throttle` section") && literal[0].contains("`Scoped(\"name\")`"));
+    for scoped in [quote!(Scoped), quote!(Scoped()), quote!(Scoped(1)), quote!(Scoped("a", "b")), quote!(Scoped(NAME))]
+    {
+        let e = err(scoped.clone());
+        assert_eq!(e.len(), 1, "{scoped}");
+        assert!(e[0].starts_with("`Scoped` takes the scope's name as one string literal"), "{e:?}");
+    }
+    for name in ["", "Uploads", "a b", "ü", "a.b"] {
+        let e = err(quote!(Scoped(#name)));
+        assert!(e[0].starts_with(&format!("invalid scope name {name:?}")), "{e:?}");
+    }
+    assert_eq!(
+        err(quote!(AnonRate(5), UserRate("1/s"))),
+        vec![
+            "`AnonRate` takes no arguments: its rate is the settings' `throttle.anon`",
+            "`UserRate` takes no arguments: its rate is the settings' `throttle.user`",
+        ]
+    );
+    assert_eq!(
+        err(quote!(AnonRate, Scoped("a"), AnonRate, Scoped("a"))),
+        vec!["duplicate throttle `AnonRate`", "duplicate throttle `Scoped(\"a\")`"]
+    );
+    assert_eq!(err(quote!(a::My(1), Scoped("b"), a::My(1))), vec!["duplicate throttle `a::My(1)`"]);
+    let too_many = err(quote!(A, B, C, D, E, F));
+    assert_eq!(too_many.len(), 1, "reported once, on the fifth: {too_many:?}");
+    assert!(too_many[0].starts_with("too many throttles: a handler takes at most 4"));
+    assert!(err(quote!(AnonRate | UserRate))[0].starts_with("throttles are not combined with `|`"));
+    assert!(err(quote!(AnonRate && UserRate))[0].starts_with("throttles are not combined with `&&`"));
+    assert!(err(quote!(!AnonRate))[0].starts_with("a throttle cannot be negated"));
+    assert!(err(quote!(AnonRate UserRate))[0].starts_with("unexpected `UserRate` after a throttle"));
+    assert!(err(quote!([AnonRate]))[0].starts_with("expected a throttle, found `[..]`"));
+    assert_eq!(err(quote!(AnonRate,,UserRate)), vec!["expected a throttle before `,`"]);
+    // Every entry is checked.
+    assert_eq!(err(quote!("x", Scoped, AnonRate | UserRate)).len(), 3);
+}
+
+/// The expected `run_throttled` call of a wrapper, from its parts.
+fn run_call(chain: TokenStream, permission: TokenStream, throttles: TokenStream) -> String {
+    text(quote! {
+        ::auth_runtime::__private::run_throttled::<#chain, _, _, _, _>(
+            __auth_req,
+            __auth_payload,
+            #permission,
+            #throttles,
+            __auth_inner
+        ).await
+    })
+}
+
+#[test]
+fn throttle_alone_uses_the_default_chain_and_permission() {
+    let out = handler(
+        HandlerAttr::Throttle,
+        quote!(Scoped("burst")),
+        quote!(
+            #[get("/")]
+            async fn h() {}
+        ),
+    );
+    let expected = quote! {
+        #[get("/")]
+        async fn h(
+            __auth_req: ::auth_runtime::__private::actix_web::HttpRequest,
+            __auth_payload: ::auth_runtime::__private::actix_web::web::Payload,
+        ) -> ::auth_runtime::__private::actix_web::HttpResponse {
+            async fn __auth_inner() {}
+            ::auth_runtime::__private::run_throttled::<::auth_runtime::__private::DefaultChain, _, _, _, _>(
+                __auth_req,
+                __auth_payload,
+                ::auth_runtime::permissions::DefaultPermission,
+                (::auth_runtime::throttling::Scoped("burst"),),
+                __auth_inner
+            ).await
+        }
+    };
+    assert_eq!(out, text(expected));
+    let empty = handler(
+        HandlerAttr::Throttle,
+        quote!(),
+        quote!(
+            async fn h() {}
+        ),
+    );
+    let call = run_call(
+        quote!(::auth_runtime::__private::DefaultChain),
+        quote!(::auth_runtime::permissions::DefaultPermission),
+        quote!(()),
+    );
+    assert!(empty.contains(&call), "{empty}");
+}
+
+#[test]
+fn three_siblings_make_one_wrapper_in_any_order() {
+    let attrs = [
+        (HandlerAttr::Authentication, quote!(Basic)),
+        (HandlerAttr::Permission, quote!(AllowAny)),
+        (HandlerAttr::Throttle, quote!(UserRate, Scoped("x"))),
+    ];
+    let call = run_call(
+        quote!((::auth_runtime::schemes::Basic,)),
+        quote!({
+            fn __auth_permission() -> impl ::auth_runtime::permissions::Permission {
+                ::auth_runtime::permissions::AllowAny
+            }
+            __auth_permission()
+        }),
+        quote!((::auth_runtime::throttling::UserRate, ::auth_runtime::throttling::Scoped("x"),)),
+    );
+    let orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    let mut outputs = Vec::new();
+    for order in orders {
+        let (first, first_args) = attrs[order[0]].clone();
+        let rest = order[1..].iter().map(|&i| {
+            let name = syn::Ident::new(attrs[i].0.name(), proc_macro2::Span::call_site());
+            let args = &attrs[i].1;
+            quote!(#[#name(#args)])
+        });
+        let out = expand_fully(
+            first,
+            first_args,
+            quote! {
+                #(#rest)*
+                #[get("/")]
+                async fn h() {}
+            },
+        );
+        assert!(out.contains(&call), "{order:?}: {out}");
+        assert_eq!(out.matches("__auth_req :").count(), 1, "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+        outputs.push(out);
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn throttle_hands_over_and_is_handed_over() {
+    // The first attribute hands its arguments to the next sibling, which hands
+    // both to the last.
+    let out = handler(
+        HandlerAttr::Throttle,
+        quote!(AnonRate),
+        quote!(
+            #[permission(AllowAny)]
+            #[authentication(Basic)]
+            async fn h() {}
+        ),
+    );
+    assert_eq!(
+        out,
+        text(quote!(
+            #[permission(@throttle(AnonRate) AllowAny)]
+            #[authentication(Basic)]
+            async fn h() {}
+        ))
+    );
+    let out = handler(
+        HandlerAttr::Permission,
+        quote!(@throttle(AnonRate) AllowAny),
+        quote!(
+            #[authentication(Basic)]
+            async fn h() {}
+        ),
+    );
+    assert_eq!(
+        out,
+        text(quote!(
+            #[authentication(@throttle(AnonRate) @permission(AllowAny) Basic)]
+            async fn h() {}
+        ))
+    );
+}
+
+#[test]
+fn throttle_errors_with_siblings() {
+    let out = expand_fully(
+        HandlerAttr::Throttle,
+        quote!("10/min"),
+        quote!(
+            #[authentication(Basic)]
+            #[throttle(AnonRate)]
+            #[permission(IsAuthenticated)]
+            async fn h() {}
+        ),
+    );
+    for message in ["expected a throttle, found the literal", "duplicate #[throttle] attribute"] {
+        assert_eq!(out.matches(message).count(), 1, "{message:?} in {out}");
+    }
+    // The wrong throttle is left out, the other siblings still apply: no second error.
+    assert!(out.contains("compile_error") && out.contains("run_throttled"), "{out}");
+    let out = expand_fully(
+        HandlerAttr::Authentication,
+        quote!(Basic),
+        quote!(
+            #[throttle()]
+            #[permission(IsAuthenticated)]
+            #[throttle(UserRate)]
+            async fn h() {}
+        ),
+    );
+    assert_eq!(out.matches("duplicate #[throttle] attribute").count(), 1, "{out}");
+}
+
+#[test]
+fn settings_binds_the_throttle_section() {
+    let out = settings(quote! {
+        #[auth(chain(Basic))]
+        struct S {
+            #[auth(basic)] basic: auth_runtime::BasicConfig,
+            #[auth(throttle)] limits: auth_runtime::ThrottleConfig,
+        }
+    })
+    .unwrap();
+    let expected = text(quote!(
+        .with_config::<::auth_runtime::ThrottleConfig>(::core::clone::Clone::clone(&self.limits))
+    ));
+    assert!(out.contains(&expected), "{out}");
+
+    let (_, keys) = valid();
+    assert!(keys.ends_with("throttle"), "{keys}");
+    let errors = settings(quote! {
+        #[auth(chain(Basic), throttle)]
+        struct S {
+            #[auth(basic)] basic: auth_runtime::BasicConfig,
+            #[auth(throttle)] a: auth_runtime::ThrottleConfig,
+            #[auth(throttle)] b: auth_runtime::ThrottleConfig,
+            #[auth(throttle(AnonRate))] c: auth_runtime::ThrottleConfig,
+            #[auth(Throttle)] d: auth_runtime::ThrottleConfig,
+        }
+    })
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        vec![
+            "unknown `#[auth]` option `throttle` on the struct; expected one of: chain, permission; `throttle` goes \
+             on the field of type `auth_runtime::ThrottleConfig`"
+                .to_owned(),
+            "`throttle` (`auth_runtime::ThrottleConfig`) is already configured by field `a`".to_owned(),
+            "`throttle` takes no arguments: write #[auth(throttle)]".to_owned(),
+            format!("unknown settings option `Throttle`; expected one of: {keys}; did you mean `throttle`?"),
         ]
     );
 }

@@ -29,15 +29,15 @@ pub mod scheme;
 pub mod schemes;
 pub mod secret;
 pub mod sessions;
-pub mod throttling;
 mod state;
+pub mod throttling;
 pub mod users;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use auth_macros::{AuthSettings, authentication, permission};
+pub use auth_macros::{AuthSettings, authentication, permission, throttle};
 pub use error::AuthError;
 pub use principal::{MaybePrincipal, Principal, SchemeData, User};
 pub use scheme::{Chain, Outcome, Scheme};

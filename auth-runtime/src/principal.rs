@@ -121,7 +121,8 @@ async fn decide_default(req: &HttpRequest, permission: bool) -> Result<Decided, 
             &auth,
             &DefaultPermission,
             &crate::throttling::DefaultThrottles,
-        ).await?
+        )
+        .await?
     } else {
         <DefaultChain as Chain>::authenticate(req, &auth).await?
     };

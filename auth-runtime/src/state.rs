@@ -223,7 +223,8 @@ impl AuthBuilder {
 
     /// Finishes the state.
     pub fn build(mut self) -> Auth {
-        let throttle = self.configs.get(&TypeId::of::<ThrottleConfig>()).and_then(|c| c.downcast_ref::<ThrottleConfig>());
+        let throttle =
+            self.configs.get(&TypeId::of::<ThrottleConfig>()).and_then(|c| c.downcast_ref::<ThrottleConfig>());
         let store = ThrottleStore::new(&throttle.cloned().unwrap_or_default());
         self.configs.insert(TypeId::of::<ThrottleStore>(), Box::new(store));
         Auth(Arc::new(Inner {

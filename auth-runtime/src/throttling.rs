@@ -294,7 +294,9 @@ pub async fn check<T: Throttles>(
         match store.hit(&key).await {
             Ok(None) => {}
             Ok(Some(w)) => wait = wait.max(w),
-            Err(e) if config.rates_fail_open => tracing::warn!(error = %e, "throttle store failed; letting the request through"),
+            Err(e) if config.rates_fail_open => {
+                tracing::warn!(error = %e, "throttle store failed; letting the request through")
+            }
             Err(e) => return Err(AuthError::store(e)),
         }
     }
@@ -335,7 +337,9 @@ impl ThrottleStore {
         match (self.kind, &self.redis) {
             (ThrottleStoreKind::Memory, _) => Ok(None),
             (ThrottleStoreKind::Redis, Some(r)) => Ok(Some(r)),
-            (ThrottleStoreKind::Redis, None) => Err(StoreError("the Redis throttle store needs throttle.redis_url".into())),
+            (ThrottleStoreKind::Redis, None) => {
+                Err(StoreError("the Redis throttle store needs throttle.redis_url".into()))
+            }
         }
     }
 
@@ -483,12 +487,8 @@ impl RedisCounters {
     async fn locked(&self, counter: &str, limit: u32) -> Result<Option<u64>, StoreError> {
         let name = format!("{}:login-failures:{counter}", self.prefix);
         let mut conn = self.conn().await?;
-        let (count, ttl): (Option<u64>, i64) = redis::pipe()
-            .get(&name)
-            .pttl(&name)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| StoreError(e.to_string()))?;
+        let (count, ttl): (Option<u64>, i64) =
+            redis::pipe().get(&name).pttl(&name).query_async(&mut conn).await.map_err(|e| StoreError(e.to_string()))?;
         if count.unwrap_or(0) < u64::from(limit) {
             return Ok(None);
         }
@@ -634,7 +634,8 @@ mod tests {
 
     #[test]
     fn rate_in_settings_is_a_string() {
-        let c: ThrottleConfig = serde_json::from_value(serde_json::json!({"anon": "5/min", "scopes": {"uploads": "2/h"}})).unwrap();
+        let c: ThrottleConfig =
+            serde_json::from_value(serde_json::json!({"anon": "5/min", "scopes": {"uploads": "2/h"}})).unwrap();
         assert_eq!(c.anon, Some(Rate { num: 5, window: 60 }));
         assert_eq!(c.scopes["uploads"], Rate { num: 2, window: 3600 });
         assert_eq!(c.login_failures, Rate { num: 10, window: 60 });

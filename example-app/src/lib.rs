@@ -10,8 +10,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpResponse, web};
-use auth_runtime::http::{self as auth_http, not_allowed};
 use auth_runtime::ThrottleConfig;
+use auth_runtime::http::{self as auth_http, not_allowed};
 use auth_runtime::sessions::Sessions;
 use auth_runtime::{
     Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, Principal, SecretKey, SessionConfig, TokenConfig,
@@ -53,6 +53,7 @@ pub struct Settings {
     pub jwt: JwtConfig,
     /// Throttling: `anon` and `user` rates (DRF syntax, e.g. `100/min`), scopes, and the
     /// login lockout (`login_failures`, default `10/60s`).
+    #[auth(throttle)]
     pub throttle: ThrottleConfig,
     /// `AUTH_SECRET_KEY`: at least 32 bytes; generated and kept in the database when unset.
     #[serde(skip_serializing)]
@@ -134,7 +135,7 @@ pub async fn build_auth(
     settings: &Settings,
 ) -> Result<Auth, auth_runtime::secret::SecretKeyError> {
     let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await?;
-    let auth = Auth::builder(db, secret).settings(settings).with_config(settings.throttle.clone()).build();
+    let auth = Auth::builder(db, secret).settings(settings).build();
     auth_runtime::schemes::jwt::check_config(&auth).map_err(auth_runtime::secret::SecretKeyError::Config)?;
     Ok(auth)
 }

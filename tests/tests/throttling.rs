@@ -36,110 +36,182 @@ async fn obtain(app: &TestApp, user: &str, pw: &str) -> reqwest::Response {
     app.client.post(app.url("/api/auth/token")).json(&json!({"username": user, "password": pw})).send().await.unwrap()
 }
 
-db_test!(anon_and_user_rates_with_retry_after, settings = with_throttle(ThrottleConfig { anon: Some(rate("2/min")), user: Some(rate("3/min")), ..ThrottleConfig::default() }), |app| {
-    app.user("alice", "pw", false).await;
-    app.user("bob", "pw", false).await;
-    // Anonymous: 2 per minute per IP (the 401 answers count: DRF throttles after the permission, so
-    // a refused anonymous request is not charged; use a route that allows anonymous requests).
-    for _ in 0..2 {
-        let res = app.client.get(app.url("/api/health")).send().await.unwrap();
-        assert_eq!(res.status(), 200, "health is public and never throttled");
+db_test!(
+    anon_and_user_rates_with_retry_after,
+    settings = with_throttle(ThrottleConfig {
+        anon: Some(rate("2/min")),
+        user: Some(rate("3/min")),
+        ..ThrottleConfig::default()
+    }),
+    |app| {
+        app.user("alice", "pw", false).await;
+        app.user("bob", "pw", false).await;
+        // Anonymous: 2 per minute per IP (the 401 answers count: DRF throttles after the permission, so
+        // a refused anonymous request is not charged; use a route that allows anonymous requests).
+        for _ in 0..2 {
+            let res = app.client.get(app.url("/api/health")).send().await.unwrap();
+            assert_eq!(res.status(), 200, "health is public and never throttled");
+        }
+        let key_a = app.token("alice", "pw").await;
+        let key_b = app.token("bob", "pw").await;
+        for i in 0..3 {
+            let res = app
+                .client
+                .get(app.url("/api/whoami"))
+                .header("Authorization", format!("Token {key_a}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "alice request {i}");
+        }
+        let res = app
+            .client
+            .get(app.url("/api/whoami"))
+            .header("Authorization", format!("Token {key_a}"))
+            .send()
+            .await
+            .unwrap();
+        assert_throttled(res, 60, "alice's 4th").await;
+        // Per user: bob has his own count.
+        let res = app
+            .client
+            .get(app.url("/api/whoami"))
+            .header("Authorization", format!("Token {key_b}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
     }
-    let key_a = app.token("alice", "pw").await;
-    let key_b = app.token("bob", "pw").await;
-    for i in 0..3 {
-        let res = app.client.get(app.url("/api/whoami")).header("Authorization", format!("Token {key_a}")).send().await.unwrap();
-        assert_eq!(res.status(), 200, "alice request {i}");
-    }
-    let res = app.client.get(app.url("/api/whoami")).header("Authorization", format!("Token {key_a}")).send().await.unwrap();
-    assert_throttled(res, 60, "alice's 4th").await;
-    // Per user: bob has his own count.
-    let res = app.client.get(app.url("/api/whoami")).header("Authorization", format!("Token {key_b}")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-});
+);
 
 db_test!(spoofed_forwarded_for_is_ignored_without_trusted_proxies, settings = lockout(3), |app| {
     app.user("alice", "pw", false).await;
     for i in 0..3 {
-        let res = app.client.post(app.url("/api/auth/token"))
+        let res = app
+            .client
+            .post(app.url("/api/auth/token"))
             .header("X-Forwarded-For", format!("10.0.0.{i}"))
             .json(&json!({"username": format!("nobody{i}"), "password": "x"}))
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 400);
     }
     // Three failures from 127.0.0.1 whatever the header said: this IP is locked, even for
     // another username with the right password.
-    let res = app.client.post(app.url("/api/auth/token"))
+    let res = app
+        .client
+        .post(app.url("/api/auth/token"))
         .header("X-Forwarded-For", "10.9.9.9")
         .json(&json!({"username": "alice", "password": "pw"}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_throttled(res, 60, "IP locked").await;
 });
 
-db_test!(forwarded_for_is_used_with_one_trusted_proxy, settings = with_throttle(ThrottleConfig { login_failures: Rate { num: 2, window: 60 }, num_proxies: 1, ..ThrottleConfig::default() }), |app| {
-    app.user("alice", "pw", false).await;
-    let attempt = |xff: &'static str, user: &'static str, pw: &'static str| {
-        app.client.post(app.url("/api/auth/token")).header("X-Forwarded-For", xff)
-            .json(&json!({"username": user, "password": pw})).send()
-    };
-    // Client 203.0.113.1 (as the trusted proxy reports; the leftmost value is the client's own claim).
-    assert_eq!(attempt("1.1.1.1, 203.0.113.1", "ghost1", "x").await.unwrap().status(), 400);
-    assert_eq!(attempt("2.2.2.2, 203.0.113.1", "ghost2", "x").await.unwrap().status(), 400);
-    assert_throttled(attempt("3.3.3.3, 203.0.113.1", "alice", "pw").await.unwrap(), 60, "client IP locked").await;
-    // Another client behind the same proxy is not.
-    assert_eq!(attempt("203.0.113.2", "alice", "pw").await.unwrap().status(), 200);
-});
+db_test!(
+    forwarded_for_is_used_with_one_trusted_proxy,
+    settings = with_throttle(ThrottleConfig {
+        login_failures: Rate { num: 2, window: 60 },
+        num_proxies: 1,
+        ..ThrottleConfig::default()
+    }),
+    |app| {
+        app.user("alice", "pw", false).await;
+        let attempt = |xff: &'static str, user: &'static str, pw: &'static str| {
+            app.client
+                .post(app.url("/api/auth/token"))
+                .header("X-Forwarded-For", xff)
+                .json(&json!({"username": user, "password": pw}))
+                .send()
+        };
+        // Client 203.0.113.1 (as the trusted proxy reports; the leftmost value is the client's own claim).
+        assert_eq!(attempt("1.1.1.1, 203.0.113.1", "ghost1", "x").await.unwrap().status(), 400);
+        assert_eq!(attempt("2.2.2.2, 203.0.113.1", "ghost2", "x").await.unwrap().status(), 400);
+        assert_throttled(attempt("3.3.3.3, 203.0.113.1", "alice", "pw").await.unwrap(), 60, "client IP locked").await;
+        // Another client behind the same proxy is not.
+        assert_eq!(attempt("203.0.113.2", "alice", "pw").await.unwrap().status(), 200);
+    }
+);
 
 db_test!(lockout_per_username_on_every_password_endpoint, settings = lockout(3), |app| {
     app.user("alice", "pw", false).await;
     // The username is locked after 3 failures, whatever endpoint they came through.
     assert_eq!(obtain(&app, "alice", "bad1").await.status(), 400);
-    let res = app.client.post(app.url("/api/auth/jwt/create")).json(&json!({"username": "alice", "password": "bad2"})).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/auth/jwt/create"))
+        .json(&json!({"username": "alice", "password": "bad2"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
-    let res = app.client.get(app.url("/api/whoami")).header("Authorization", basic("alice", "bad3")).send().await.unwrap();
+    let res =
+        app.client.get(app.url("/api/whoami")).header("Authorization", basic("alice", "bad3")).send().await.unwrap();
     assert_eq!(res.status(), 401);
     // Now even the right password is refused, on every endpoint, with Retry-After.
     assert_throttled(obtain(&app, "alice", "pw").await, 60, "token").await;
-    let res = app.client.post(app.url("/api/auth/jwt/create")).json(&json!({"username": "alice", "password": "pw"})).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/auth/jwt/create"))
+        .json(&json!({"username": "alice", "password": "pw"}))
+        .send()
+        .await
+        .unwrap();
     assert_throttled(res, 60, "jwt").await;
-    let res = app.client.get(app.url("/api/whoami")).header("Authorization", basic("alice", "pw")).send().await.unwrap();
+    let res =
+        app.client.get(app.url("/api/whoami")).header("Authorization", basic("alice", "pw")).send().await.unwrap();
     assert_throttled(res, 60, "basic").await;
 });
 
 db_test!(session_and_html_logins_are_locked_too, settings = lockout(2), |app| {
     app.user("alice", "pw", false).await;
-    let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let csrf: Value = client.get(app.url("/api/auth/csrf")).send().await.unwrap().json().await.unwrap();
     let token = csrf["csrf_token"].as_str().unwrap().to_owned();
     let login = |pw: &'static str| {
-        client.post(app.url("/api/auth/login")).header("X-CSRFToken", token.clone())
-            .json(&json!({"username": "alice", "password": pw})).send()
+        client
+            .post(app.url("/api/auth/login"))
+            .header("X-CSRFToken", token.clone())
+            .json(&json!({"username": "alice", "password": pw}))
+            .send()
     };
     assert_eq!(login("bad").await.unwrap().status(), 400);
     assert_eq!(login("bad").await.unwrap().status(), 400);
     assert_throttled(login("pw").await.unwrap(), 60, "session login").await;
     // The HTML form answers with a 429 page.
     let page = client.get(app.url("/accounts/login")).send().await.unwrap().text().await.unwrap();
-    let field = page.split("name=\"csrfmiddlewaretoken\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let res = client.post(app.url("/accounts/login"))
+    let field =
+        page.split("name=\"csrfmiddlewaretoken\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let res = client
+        .post(app.url("/accounts/login"))
         .form(&[("username", "alice"), ("password", "pw"), ("csrfmiddlewaretoken", &field), ("next", "/")])
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 429);
     assert!(res.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 });
 
-db_test!(success_resets_the_username_count, settings = with_throttle(ThrottleConfig { login_failures: Rate { num: 3, window: 60 }, ..ThrottleConfig::default() }), |app| {
-    app.user("alice", "pw", false).await;
-    // Two failures, a success, two failures: never three in a row, so never locked by name.
-    // (The IP counter is not reset by a success; it allows 3 too, so use 2 + 1 here.)
-    assert_eq!(obtain(&app, "alice", "bad").await.status(), 400);
-    assert_eq!(obtain(&app, "alice", "bad").await.status(), 400);
-    assert_eq!(obtain(&app, "alice", "pw").await.status(), 200);
-    let res = obtain(&app, "alice", "bad").await;
-    // The IP has now 3 failures: locked by IP (the username count restarted at 1).
-    assert_throttled(res, 60, "ip").await.max(0);
-});
+db_test!(
+    success_resets_the_username_count,
+    settings =
+        with_throttle(ThrottleConfig { login_failures: Rate { num: 3, window: 60 }, ..ThrottleConfig::default() }),
+    |app| {
+        app.user("alice", "pw", false).await;
+        // Two failures, a success, two failures: never three in a row, so never locked by name.
+        // (The IP counter is not reset by a success; it allows 3 too, so use 2 + 1 here.)
+        assert_eq!(obtain(&app, "alice", "bad").await.status(), 400);
+        assert_eq!(obtain(&app, "alice", "bad").await.status(), 400);
+        assert_eq!(obtain(&app, "alice", "pw").await.status(), 200);
+        let res = obtain(&app, "alice", "bad").await;
+        // The IP has now 3 failures: locked by IP (the username count restarted at 1).
+        assert_throttled(res, 60, "ip").await.max(0);
+    }
+);
 
 db_test!(throttled_answers_do_not_tell_who_exists, settings = lockout(2), |app| {
     app.user("alice", "pw", false).await;
@@ -169,8 +241,12 @@ db_test!(a_scripted_guessing_run_is_stopped_at_the_limit, |app| {
 
 #[actix_web::rt::test]
 async fn rates_parse_from_environment_syntax() {
-    let c: ThrottleConfig = serde_json::from_value(json!({"anon": "100/day", "user": "10/min", "login_failures": "5/30s"})).unwrap();
-    assert_eq!((c.anon, c.user, c.login_failures), (Some(rate("100/d")), Some(rate("10/m")), Rate { num: 5, window: 30 }));
+    let c: ThrottleConfig =
+        serde_json::from_value(json!({"anon": "100/day", "user": "10/min", "login_failures": "5/30s"})).unwrap();
+    assert_eq!(
+        (c.anon, c.user, c.login_failures),
+        (Some(rate("100/d")), Some(rate("10/m")), Rate { num: 5, window: 30 })
+    );
 }
 
 fn redis_url() -> Option<String> {
@@ -199,7 +275,11 @@ async fn redis_store_limits_hold_across_two_instances() {
         redis_prefix: prefix,
         ..ThrottleConfig::default()
     };
-    let settings = Settings { throttle, secret_key: Some("shared-secret-key-for-two-instances-xyz".into()), ..Settings::default() };
+    let settings = Settings {
+        throttle,
+        secret_key: Some("shared-secret-key-for-two-instances-xyz".into()),
+        ..Settings::default()
+    };
     let a = TestApp::with_settings(Backend::Sqlite, settings.clone()).await.unwrap();
     let b_state = example_app::build_state(a.db.db.clone(), &settings).await.unwrap();
     let b = TestApp::serve(tests::TestDb::new(Backend::Sqlite).await.unwrap(), b_state, None);
@@ -207,7 +287,13 @@ async fn redis_store_limits_hold_across_two_instances() {
     let key = a.token("alice", "pw").await;
     // Requests alternate between the instances; the 5th is refused whichever serves it.
     for (i, app) in [&a, &b, &a, &b].into_iter().enumerate() {
-        let res = app.client.get(app.url("/api/whoami")).header("Authorization", format!("Token {key}")).send().await.unwrap();
+        let res = app
+            .client
+            .get(app.url("/api/whoami"))
+            .header("Authorization", format!("Token {key}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "request {i}");
     }
     let res = a.client.get(a.url("/api/whoami")).header("Authorization", format!("Token {key}")).send().await.unwrap();

@@ -1,5 +1,5 @@
-//! Compile-time behaviour of `#[authentication]`, `#[permission]` and
-//! `#[derive(AuthSettings)]`: the `pass` cases must compile (and run), the
+//! Compile-time behaviour of `#[authentication]`, `#[permission]`, `#[throttle]`
+//! and `#[derive(AuthSettings)]`: the `pass` cases must compile (and run), the
 //! `fail` cases must fail with exactly the errors in their `.stderr` files.
 //!
 //! Regenerate the `.stderr` files with `TRYBUILD=overwrite cargo test -p tests --test ui`

@@ -103,7 +103,11 @@ pub async fn blacklist(auth: Auth, body: JsonOrForm<RefreshRequest>) -> Result<H
 }
 
 /// `POST jwt/sliding/create` `{"username", "password"}` -> 200 `{"token"}`.
-pub async fn sliding_create(req: HttpRequest, auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
+pub async fn sliding_create(
+    req: HttpRequest,
+    auth: Auth,
+    body: JsonOrForm<LoginRequest>,
+) -> Result<HttpResponse, AuthError> {
     let result = async {
         let user = login_user(&req, &auth, body.0).await?;
         jwt::issue_sliding(&auth, &user).await

@@ -37,7 +37,11 @@ pub fn token_routes(cfg: &mut web::ServiceConfig) {
 /// Token scheme's `ttl` (`expires_at` is RFC 3339 UTC with `Z`, or null). A wrong password,
 /// an unknown or an inactive user are the same 400 `invalid_credentials` (DRF's
 /// `ObtainAuthToken` answers 400 too).
-pub async fn obtain_token(req: HttpRequest, auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
+pub async fn obtain_token(
+    req: HttpRequest,
+    auth: Auth,
+    body: JsonOrForm<LoginRequest>,
+) -> Result<HttpResponse, AuthError> {
     let LoginRequest { username, password } = body.0;
     let user = auth.check_password(&req, &username, &password).await?.ok_or(AuthError::InvalidCredentials)?;
     let ttl = auth.config::<TokenConfig>().and_then(|c| c.ttl);
