@@ -48,7 +48,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonOrForm<T> {
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
-fn read_body(
+pub(crate) fn read_body(
     req: &HttpRequest,
     payload: &mut Payload,
     limit: usize,
