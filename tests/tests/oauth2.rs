@@ -151,7 +151,13 @@ fn location(res: &reqwest::Response) -> String {
 fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let v = html.split(&marker).nth(1)?.split('"').next()?;
-    Some(v.replace("&amp;", "&").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&#x27;", "'"))
+    Some(
+        v.replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&#x27;", "'"),
+    )
 }
 
 /// Logs in through the HTML form, starting at `GET /accounts/login?next=...`; returns the
@@ -273,7 +279,12 @@ async fn bearer(app: &TestApp, path: &str, token: &str) -> (u16, Vec<String>, Va
     app.get(path, Some(&format!("Bearer {token}"))).await
 }
 
-async fn oauth_post(app: &TestApp, path: &str, form: &[(&str, &str)], basic_auth: Option<(&str, &str)>) -> (u16, HeaderMap, Value) {
+async fn oauth_post(
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+    basic_auth: Option<(&str, &str)>,
+) -> (u16, HeaderMap, Value) {
     let mut req = app.client.post(app.url(path)).form(form);
     if let Some((id, secret)) = basic_auth {
         req = req.basic_auth(id, Some(secret));
@@ -296,13 +307,9 @@ fn assert_oauth_error((status, headers, body): &(u16, HeaderMap, Value), want_st
 }
 
 async fn introspect(app: &TestApp, client: &Client, token: &str) -> Value {
-    let (status, _, body) = oauth_post(
-        app,
-        "/o/introspect",
-        &[("token", token)],
-        Some((&client.id, client.secret.as_deref().unwrap())),
-    )
-    .await;
+    let (status, _, body) =
+        oauth_post(app, "/o/introspect", &[("token", token)], Some((&client.id, client.secret.as_deref().unwrap())))
+            .await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -315,7 +322,8 @@ db_test!(authorization_code_flow_by_hand, |app| {
     app.user("alice", "pw", false).await;
     let client = web_client(&app).await;
     let (verifier, challenge) = pkce();
-    let query = authorize_query(&client.id, REDIRECT, Some(&challenge), &[("scope", "read write"), ("state", "s t&a=te/é")]);
+    let query =
+        authorize_query(&client.id, REDIRECT, Some(&challenge), &[("scope", "read write"), ("state", "s t&a=te/é")]);
     let authorize_path = format!("/o/authorize?{query}");
     // Anonymous: to the login page, coming back to the full authorize path and query.
     let mut jar = Jar::default();
@@ -402,8 +410,8 @@ db_test!(authorization_code_flow_by_hand, |app| {
 db_test!(interoperates_with_the_oauth2_crate, |app| {
     use oauth2::basic::BasicClient;
     use oauth2::{
-        AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl,
-        RevocationUrl, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+        AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl, RevocationUrl,
+        Scope, StandardRevocableToken, TokenResponse, TokenUrl,
     };
     app.user("alice", "pw", false).await;
     let web = web_client(&app).await;
@@ -583,7 +591,12 @@ db_test!(loopback_redirect_uris_match_any_port, |app| {
         ("http://localhost:5000/cb", false),
         ("http://localhost/cb", true),
     ] {
-        let res = browse(&app, &mut jar, &format!("/o/authorize?{}", authorize_query(&client.id, uri, Some(&challenge), &[]))).await;
+        let res = browse(
+            &app,
+            &mut jar,
+            &format!("/o/authorize?{}", authorize_query(&client.id, uri, Some(&challenge), &[])),
+        )
+        .await;
         assert_eq!(res.status().as_u16(), if ok { 200 } else { 400 }, "{uri}");
     }
     // The code comes back to the port asked for.
@@ -609,7 +622,10 @@ db_test!(other_authorize_errors_redirect_with_error_and_state, |app| {
         ("no PKCE", base(&client.id, &[("response_type", "code")]), "invalid_request"),
         (
             "plain PKCE",
-            base(&client.id, &[("response_type", "code"), ("code_challenge", &challenge), ("code_challenge_method", "plain")]),
+            base(
+                &client.id,
+                &[("response_type", "code"), ("code_challenge", &challenge), ("code_challenge_method", "plain")],
+            ),
             "invalid_request",
         ),
         (
@@ -619,7 +635,10 @@ db_test!(other_authorize_errors_redirect_with_error_and_state, |app| {
         ),
         (
             "short challenge",
-            base(&client.id, &[("response_type", "code"), ("code_challenge", "abc"), ("code_challenge_method", "S256")]),
+            base(
+                &client.id,
+                &[("response_type", "code"), ("code_challenge", "abc"), ("code_challenge_method", "S256")],
+            ),
             "invalid_request",
         ),
         (
@@ -629,14 +648,22 @@ db_test!(other_authorize_errors_redirect_with_error_and_state, |app| {
         ),
         (
             "implicit",
-            base(&client.id, &[("response_type", "token"), ("code_challenge", &challenge), ("code_challenge_method", "S256")]),
+            base(
+                &client.id,
+                &[("response_type", "token"), ("code_challenge", &challenge), ("code_challenge_method", "S256")],
+            ),
             "unsupported_response_type",
         ),
         (
             "unknown scope",
             base(
                 &client.id,
-                &[("response_type", "code"), ("code_challenge", &challenge), ("code_challenge_method", "S256"), ("scope", "read admin")],
+                &[
+                    ("response_type", "code"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                    ("scope", "read admin"),
+                ],
             ),
             "invalid_scope",
         ),
@@ -644,13 +671,21 @@ db_test!(other_authorize_errors_redirect_with_error_and_state, |app| {
             "scope escalation",
             base(
                 &read_only.id,
-                &[("response_type", "code"), ("code_challenge", &challenge), ("code_challenge_method", "S256"), ("scope", "write")],
+                &[
+                    ("response_type", "code"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                    ("scope", "write"),
+                ],
             ),
             "invalid_scope",
         ),
         (
             "client without the grant",
-            base(&cc_only.id, &[("response_type", "code"), ("code_challenge", &challenge), ("code_challenge_method", "S256")]),
+            base(
+                &cc_only.id,
+                &[("response_type", "code"), ("code_challenge", &challenge), ("code_challenge_method", "S256")],
+            ),
             "unauthorized_client",
         ),
     ];
@@ -756,21 +791,74 @@ db_test!(token_endpoint_errors, |app| {
         ("wrong verifier", base(&code, REDIRECT, Some(&wrong_verifier)), basic_of(&client), "invalid_grant"),
         ("malformed verifier", base(&code, REDIRECT, Some("x")), basic_of(&client), "invalid_grant"),
         ("challenge as verifier", base(&code, REDIRECT, Some(&challenge)), basic_of(&client), "invalid_grant"),
-        ("other redirect", base(&code, "https://client.example/cb2", Some(&verifier)), basic_of(&client), "invalid_grant"),
+        (
+            "other redirect",
+            base(&code, "https://client.example/cb2", Some(&verifier)),
+            basic_of(&client),
+            "invalid_grant",
+        ),
         ("another client's code", base(&code, REDIRECT, Some(&verifier)), basic_of(&other), "invalid_grant"),
         ("unknown code", base("A".repeat(43).as_str(), REDIRECT, Some(&verifier)), basic_of(&client), "invalid_grant"),
         ("garbage code", base("\0", REDIRECT, Some(&verifier)), basic_of(&client), "invalid_grant"),
-        ("no redirect", vec![("grant_type".into(), "authorization_code".into()), ("code".into(), code.clone())], basic_of(&client), "invalid_request"),
+        (
+            "no redirect",
+            vec![("grant_type".into(), "authorization_code".into()), ("code".into(), code.clone())],
+            basic_of(&client),
+            "invalid_request",
+        ),
         ("no grant_type", vec![("code".into(), code.clone())], basic_of(&client), "invalid_request"),
-        ("password grant", vec![("grant_type".into(), "password".into()), ("username".into(), "alice".into()), ("password".into(), "pw".into())], basic_of(&client), "unsupported_grant_type"),
+        (
+            "password grant",
+            vec![
+                ("grant_type".into(), "password".into()),
+                ("username".into(), "alice".into()),
+                ("password".into(), "pw".into()),
+            ],
+            basic_of(&client),
+            "unsupported_grant_type",
+        ),
         ("implicit", vec![("grant_type".into(), "implicit".into())], basic_of(&client), "unsupported_grant_type"),
-        ("wrong secret", base(&code, REDIRECT, Some(&verifier)), Some((client.id.clone(), "wrong".into())), "invalid_client"),
-        ("unknown client", base(&code, REDIRECT, Some(&verifier)), Some(("nobody".into(), secret.clone())), "invalid_client"),
+        (
+            "wrong secret",
+            base(&code, REDIRECT, Some(&verifier)),
+            Some((client.id.clone(), "wrong".into())),
+            "invalid_client",
+        ),
+        (
+            "unknown client",
+            base(&code, REDIRECT, Some(&verifier)),
+            Some(("nobody".into(), secret.clone())),
+            "invalid_client",
+        ),
         ("no client auth", base(&code, REDIRECT, Some(&verifier)), None, "invalid_client"),
-        ("no secret for a confidential client", [base(&code, REDIRECT, Some(&verifier)), vec![("client_id".into(), client.id.clone())]].concat(), None, "invalid_client"),
-        ("wrong secret in the body", [base(&code, REDIRECT, Some(&verifier)), vec![("client_id".into(), client.id.clone()), ("client_secret".into(), "x".into())]].concat(), None, "invalid_client"),
-        ("two methods", [base(&code, REDIRECT, Some(&verifier)), vec![("client_secret".into(), secret.clone())]].concat(), basic_of(&client), "invalid_request"),
-        ("repeated parameter", [base(&code, REDIRECT, Some(&verifier)), vec![("code".into(), code.clone())]].concat(), basic_of(&client), "invalid_request"),
+        (
+            "no secret for a confidential client",
+            [base(&code, REDIRECT, Some(&verifier)), vec![("client_id".into(), client.id.clone())]].concat(),
+            None,
+            "invalid_client",
+        ),
+        (
+            "wrong secret in the body",
+            [
+                base(&code, REDIRECT, Some(&verifier)),
+                vec![("client_id".into(), client.id.clone()), ("client_secret".into(), "x".into())],
+            ]
+            .concat(),
+            None,
+            "invalid_client",
+        ),
+        (
+            "two methods",
+            [base(&code, REDIRECT, Some(&verifier)), vec![("client_secret".into(), secret.clone())]].concat(),
+            basic_of(&client),
+            "invalid_request",
+        ),
+        (
+            "repeated parameter",
+            [base(&code, REDIRECT, Some(&verifier)), vec![("code".into(), code.clone())]].concat(),
+            basic_of(&client),
+            "invalid_request",
+        ),
     ] {
         let status = match error {
             "invalid_client" => 401,
@@ -793,7 +881,8 @@ db_test!(token_endpoint_errors, |app| {
         assert_eq!(res.headers()["www-authenticate"], "Basic realm=\"oauth\"");
     }
     // Not a form, an oversized body: 4xx with the OAuth body.
-    let res = app.client.post(app.url("/o/token")).json(&json!({"grant_type": "client_credentials"})).send().await.unwrap();
+    let res =
+        app.client.post(app.url("/o/token")).json(&json!({"grant_type": "client_credentials"})).send().await.unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
@@ -878,15 +967,23 @@ db_test!(refresh_reuse_revokes_the_grant, |app| {
     // Narrowing the scope on refresh is allowed, widening is not.
     let read_only = register(&app, &[GrantType::AuthorizationCode], &[REDIRECT], false, &["read"]).await;
     let (_, r) = user_tokens(&app, &mut jar, &client, Some("read write")).await;
-    let (status, _, body) =
-        token_req(&app, &client.form(vec![("grant_type", "refresh_token"), ("refresh_token", &r), ("scope", "read")]), None).await;
+    let (status, _, body) = token_req(
+        &app,
+        &client.form(vec![("grant_type", "refresh_token"), ("refresh_token", &r), ("scope", "read")]),
+        None,
+    )
+    .await;
     assert_eq!((status, body["scope"].as_str()), (200, Some("read")));
     let r = body["refresh_token"].as_str().unwrap().to_owned();
     let (status, _, body) = refresh(&app, &client, &r).await;
     assert_eq!((status, body["scope"].as_str()), (200, Some("read write")), "the grant keeps its scope");
     let (_, r) = user_tokens(&app, &mut jar, &read_only, None).await;
-    let got =
-        token_req(&app, &read_only.form(vec![("grant_type", "refresh_token"), ("refresh_token", &r), ("scope", "write")]), None).await;
+    let got = token_req(
+        &app,
+        &read_only.form(vec![("grant_type", "refresh_token"), ("refresh_token", &r), ("scope", "write")]),
+        None,
+    )
+    .await;
     assert_oauth_error(&got, 400, "invalid_scope", "widening on refresh");
 });
 
@@ -898,7 +995,8 @@ db_test!(client_credentials_grant, |app| {
     let service = service_client(&app).await;
     let secret = service.secret.clone().unwrap();
     // Basic and body authentication.
-    let (status, _, body) = token_req(&app, &[("grant_type", "client_credentials")], Some((&service.id, &secret))).await;
+    let (status, _, body) =
+        token_req(&app, &[("grant_type", "client_credentials")], Some((&service.id, &secret))).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.get("refresh_token").is_none(), "{body}");
     assert_eq!((body["scope"].as_str(), body["token_type"].as_str()), (Some("read write"), Some("Bearer")));
@@ -910,9 +1008,15 @@ db_test!(client_credentials_grant, |app| {
     // The principal is the client.
     let (status, _, body) = bearer(&app, "/api/oauth2/whoami", &token).await;
     assert_eq!(status, 200);
-    assert_eq!(body, json!({"username": null, "scheme": "oauth2", "scopes": ["read", "write"], "client_id": service.id}));
+    assert_eq!(
+        body,
+        json!({"username": null, "scheme": "oauth2", "scopes": ["read", "write"], "client_id": service.id})
+    );
     let (status, _, body) = bearer(&app, "/api/whoami", &read_token).await;
-    assert_eq!((status, body["username"].clone(), body["client_id"].as_str()), (200, Value::Null, Some(service.id.as_str())));
+    assert_eq!(
+        (status, body["username"].clone(), body["client_id"].as_str()),
+        (200, Value::Null, Some(service.id.as_str()))
+    );
     // It may read books, and write them with `write`.
     let (status, _, body) = bearer(&app, "/api/books", &read_token).await;
     assert_eq!((status, body), (200, json!([])));
@@ -932,7 +1036,8 @@ db_test!(client_credentials_grant, |app| {
     let read_service = register(&app, &[GrantType::ClientCredentials], &[], false, &["read"]).await;
     for scope in ["write", "read write", "admin"] {
         let got =
-            token_req(&app, &read_service.form(vec![("grant_type", "client_credentials"), ("scope", scope)]), None).await;
+            token_req(&app, &read_service.form(vec![("grant_type", "client_credentials"), ("scope", scope)]), None)
+                .await;
         assert_oauth_error(&got, 400, "invalid_scope", scope);
     }
     // A public client, and a confidential client without the grant: unauthorized_client.
@@ -943,7 +1048,8 @@ db_test!(client_credentials_grant, |app| {
     let got = token_req(&app, &web.form(vec![("grant_type", "client_credentials")]), None).await;
     assert_oauth_error(&got, 400, "unauthorized_client", "authorization-code client");
     // A client-credentials client cannot use the code or refresh grants.
-    let got = token_req(&app, &service.form(vec![("grant_type", "refresh_token"), ("refresh_token", &token)]), None).await;
+    let got =
+        token_req(&app, &service.form(vec![("grant_type", "refresh_token"), ("refresh_token", &token)]), None).await;
     assert_oauth_error(&got, 400, "unauthorized_client", "refresh by a service");
     // Wrong secret: 401 with the Basic challenge.
     let got = token_req(&app, &[("grant_type", "client_credentials")], Some((&service.id, "wrong"))).await;
@@ -977,7 +1083,8 @@ db_test!(revocation, |app| {
     let (access, refresh_token) = user_tokens(&app, &mut jar, &client, None).await;
     // Unknown or garbage tokens: 200.
     for token in ["A".repeat(43), "nope".into(), "a\0b".into()] {
-        let (status, headers, _) = oauth_post(&app, "/o/revoke_token", &client.form(vec![("token", &token)]), None).await;
+        let (status, headers, _) =
+            oauth_post(&app, "/o/revoke_token", &client.form(vec![("token", &token)]), None).await;
         assert_eq!(status, 200, "{token:?}");
         assert_eq!(headers["cache-control"], "no-store");
     }
@@ -997,9 +1104,13 @@ db_test!(revocation, |app| {
     assert_oauth_error(&got, 400, "invalid_request", "no token");
     // Revoking an access token ends that token only.
     let (a1, r1) = user_tokens(&app, &mut jar, &client, None).await;
-    let (status, _, _) =
-        oauth_post(&app, "/o/revoke_token", &[("token", a1.as_str())], Some((&client.id, client.secret.as_deref().unwrap())))
-            .await;
+    let (status, _, _) = oauth_post(
+        &app,
+        "/o/revoke_token",
+        &[("token", a1.as_str())],
+        Some((&client.id, client.secret.as_deref().unwrap())),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(bearer(&app, "/api/oauth2/whoami", &a1).await.0, 401);
     let (status, _, body) = refresh(&app, &client, &r1).await;
@@ -1128,23 +1239,33 @@ db_test!(scopes_decide_book_writes_for_oauth2, |app| {
     let id = body["id"].as_i64().unwrap();
     assert_eq!(bearer(&app, "/api/books", &read_token).await.0, 200);
     assert_eq!(bearer(&app, &format!("/api/books/{id}"), &write_token).await.0, 200);
-    let (status, _, body) =
-        app.call(reqwest::Method::DELETE, &format!("/api/books/{id}"), Some(&format!("Bearer {read_token}")), None).await;
+    let (status, _, body) = app
+        .call(reqwest::Method::DELETE, &format!("/api/books/{id}"), Some(&format!("Bearer {read_token}")), None)
+        .await;
     assert_eq!((status, body["code"].as_str()), (403, Some("insufficient_scope")));
-    let (status, _, _) =
-        app.call(reqwest::Method::DELETE, &format!("/api/books/{id}"), Some(&format!("Bearer {write_token}")), None).await;
+    let (status, _, _) = app
+        .call(reqwest::Method::DELETE, &format!("/api/books/{id}"), Some(&format!("Bearer {write_token}")), None)
+        .await;
     assert_eq!(status, 204);
     // Other schemes: staff decides.
-    let (status, _, body) = app.call(reqwest::Method::POST, "/api/books", Some(&basic("alice", "pw")), Some(book.clone())).await;
+    let (status, _, body) =
+        app.call(reqwest::Method::POST, "/api/books", Some(&basic("alice", "pw")), Some(book.clone())).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("permission_denied")));
-    let (status, _, _) = app.call(reqwest::Method::POST, "/api/books", Some(&basic("root", "pw")), Some(book.clone())).await;
+    let (status, _, _) =
+        app.call(reqwest::Method::POST, "/api/books", Some(&basic("root", "pw")), Some(book.clone())).await;
     assert_eq!(status, 201);
 });
 
 db_test!(bearer_values_of_both_kinds_share_the_chain, |app| {
     app.user("alice", "pw", false).await;
     // A JWT on the OAuth2-only route is not OAuth2's: anonymous there, 401 without error.
-    let res = app.client.post(app.url("/api/auth/jwt/create")).json(&json!({"username": "alice", "password": "pw"})).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/auth/jwt/create"))
+        .json(&json!({"username": "alice", "password": "pw"}))
+        .send()
+        .await
+        .unwrap();
     let jwt = parts(res).await.2["access"].as_str().unwrap().to_owned();
     let (status, challenges, body) = bearer(&app, "/api/oauth2/whoami", &jwt).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("not_authenticated")));
@@ -1249,8 +1370,13 @@ db_test!(concurrent_code_exchanges_yield_one_success, |app| {
         let code = code_for(&app, &mut jar, &client, &challenge, None).await;
         let tasks: Vec<_> = (0..10)
             .map(|_| {
-                let (url, id, secret, code, verifier) =
-                    (app.url("/o/token"), client.id.clone(), client.secret.clone().unwrap(), code.clone(), verifier.clone());
+                let (url, id, secret, code, verifier) = (
+                    app.url("/o/token"),
+                    client.id.clone(),
+                    client.secret.clone().unwrap(),
+                    code.clone(),
+                    verifier.clone(),
+                );
                 actix_web::rt::spawn(async move {
                     let res = reqwest::Client::new()
                         .post(url)
@@ -1366,11 +1492,22 @@ fn create_client_command() {
     let body: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(body["client_id"].as_str().unwrap().len(), 32);
     assert_eq!(body["client_secret"].as_str().unwrap().len(), 64);
-    let out = run(&["create-client", "Native", "--grant", "authorization-code", "--redirect-uri", "http://127.0.0.1/cb", "--public", "--scope", "read"]);
+    let out = run(&[
+        "create-client",
+        "Native",
+        "--grant",
+        "authorization-code",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--public",
+        "--scope",
+        "read",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.ends_with(", \"client_secret\": null}\n"), "{stdout:?}");
-    let out = run(&["create-client", "Service", "--grant", "client-credentials", "--scope", "read", "--scope", "write"]);
+    let out =
+        run(&["create-client", "Service", "--grant", "client-credentials", "--scope", "read", "--scope", "write"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for bad in [
         vec!["create-client", "x", "--grant", "client-credentials", "--public"],

@@ -26,13 +26,13 @@ use sea_orm::entity::prelude::*;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::session::escape_html;
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials};
 use crate::http::{DEFAULT_BODY_LIMIT, not_allowed};
 use crate::principal::User;
 use crate::schemes::oauth2::entity::{application, code, refresh};
 use crate::schemes::oauth2::{self, CodeRequest, GrantType, IssuedTokens, choose_scopes, split};
-use super::session::escape_html;
 use crate::schemes::session::{self, CSRF_FORM_FIELD};
 use crate::state::Auth;
 
@@ -144,7 +144,13 @@ impl From<AuthError> for OAuthError {
     /// 400 `invalid_request`.
     fn from(e: AuthError) -> Self {
         let description: Cow<'static, str> = e.to_string().into();
-        let with = |status, error| OAuthError { status, error, description: description.clone(), challenge: None, retry_after: None };
+        let with = |status, error| OAuthError {
+            status,
+            error,
+            description: description.clone(),
+            challenge: None,
+            retry_after: None,
+        };
         match &e {
             AuthError::ServiceUnavailable => with(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
             AuthError::PayloadTooLarge { .. } => with(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
@@ -445,7 +451,7 @@ async fn client_credentials(
         return Err(OAuthError::unauthorized_client("The client may not use the client credentials grant."));
     }
     let scope = choose_scopes(params.get("scope")?, &client.scope_list())
-        .map_err(|()| OAuthError::bad("invalid_scope", "The requested scope is not allowed for this client."))?;
+        .ok_or_else(|| OAuthError::bad("invalid_scope", "The requested scope is not allowed for this client."))?;
     let grant = oauth2::create_grant(auth.db(), client, None, GrantType::ClientCredentials, &scope).await?;
     Ok(oauth2::issue_tokens(auth, &grant, scope, None).await?)
 }
@@ -478,7 +484,7 @@ async fn refresh_grant(auth: &Auth, client: &application::Model, params: &Params
     };
     let granted = split(&record.scope);
     let scope = choose_scopes(params.get("scope")?, &granted)
-        .map_err(|()| OAuthError::bad("invalid_scope", "The requested scope exceeds the scope originally granted."))?;
+        .ok_or_else(|| OAuthError::bad("invalid_scope", "The requested scope exceeds the scope originally granted."))?;
     if oauth2::live_user(auth, record.user_id).await?.is_none() {
         return Err(OAuthError::invalid_grant("The user is inactive or deleted."));
     }
@@ -744,7 +750,7 @@ async fn validate(auth: &Auth, params: &Params) -> Result<AuthorizeRequest, Refu
     if challenge.len() != 43 || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err(refuse("invalid_request", "The code_challenge is not a base64url SHA-256 digest."));
     }
-    let Ok(scope) = choose_scopes(get("scope"), &app.scope_list()) else {
+    let Some(scope) = choose_scopes(get("scope"), &app.scope_list()) else {
         return Err(refuse("invalid_scope", "The requested scope is not allowed for this client."));
     };
     Ok(AuthorizeRequest {

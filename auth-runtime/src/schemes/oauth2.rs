@@ -421,17 +421,16 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
 /// subset of `allowed`; `None` or empty means all of `allowed`. The result follows the order
 /// of `allowed`, without duplicates.
 ///
-/// # Errors
-/// `Err(())` when a requested scope is not allowed (`invalid_scope`).
-pub fn choose_scopes(requested: Option<&str>, allowed: &[String]) -> Result<Vec<String>, ()> {
+/// `None` when a requested scope is not allowed (the caller's `invalid_scope`).
+pub fn choose_scopes(requested: Option<&str>, allowed: &[String]) -> Option<Vec<String>> {
     let requested: Vec<&str> = requested.unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
     if requested.is_empty() {
-        return Ok(allowed.to_vec());
+        return Some(allowed.to_vec());
     }
     if requested.iter().any(|r| !allowed.iter().any(|a| a == r)) {
-        return Err(());
+        return None;
     }
-    Ok(allowed.iter().filter(|a| requested.contains(&a.as_str())).cloned().collect())
+    Some(allowed.iter().filter(|a| requested.contains(&a.as_str())).cloned().collect())
 }
 
 // ----------------------------------------------------------------------------------------
@@ -539,7 +538,10 @@ pub async fn create_application(auth: &Auth, new: NewApplication) -> Result<Crea
 ///
 /// # Errors
 /// 503 on a store failure.
-pub async fn find_application(db: &DatabaseConnection, client_id: &str) -> Result<Option<application::Model>, AuthError> {
+pub async fn find_application(
+    db: &DatabaseConnection,
+    client_id: &str,
+) -> Result<Option<application::Model>, AuthError> {
     if client_id.is_empty() || client_id.len() > 100 || client_id.contains('\0') {
         return Ok(None);
     }
@@ -1004,11 +1006,11 @@ mod tests {
     #[test]
     fn scopes() {
         let allowed = vec!["read".to_owned(), "write".to_owned()];
-        assert_eq!(choose_scopes(None, &allowed), Ok(allowed.clone()));
-        assert_eq!(choose_scopes(Some(""), &allowed), Ok(allowed.clone()));
-        assert_eq!(choose_scopes(Some("write read write"), &allowed), Ok(allowed.clone()));
-        assert_eq!(choose_scopes(Some("read"), &allowed), Ok(vec!["read".to_owned()]));
-        assert_eq!(choose_scopes(Some("read admin"), &allowed), Err(()));
+        assert_eq!(choose_scopes(None, &allowed), Some(allowed.clone()));
+        assert_eq!(choose_scopes(Some(""), &allowed), Some(allowed.clone()));
+        assert_eq!(choose_scopes(Some("write read write"), &allowed), Some(allowed.clone()));
+        assert_eq!(choose_scopes(Some("read"), &allowed), Some(vec!["read".to_owned()]));
+        assert_eq!(choose_scopes(Some("read admin"), &allowed), None);
     }
 
     #[test]
