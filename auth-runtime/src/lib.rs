@@ -32,6 +32,7 @@ pub mod schemes;
 pub mod secret;
 pub mod sessions;
 mod state;
+pub mod throttling;
 pub mod users;
 
 #[doc(hidden)]
@@ -45,3 +46,4 @@ pub use scheme::{Chain, Outcome, Scheme};
 pub use schemes::{BasicConfig, JwtConfig, OAuth2Config, SessionConfig, TokenConfig};
 pub use secret::SecretKey;
 pub use state::{Auth, AuthBuilder, AuthSettings};
+pub use throttling::ThrottleConfig;

@@ -134,7 +134,13 @@ async fn decide_default(req: &HttpRequest, permission: bool) -> Result<Decided, 
     }
     let auth = Auth::from_request_ref(req)?;
     let principal = if permission {
-        crate::__private::authenticate_and_authorize::<DefaultChain, _>(req, &auth, &DefaultPermission).await?
+        crate::__private::authenticate_and_authorize::<DefaultChain, _, _>(
+            req,
+            &auth,
+            &DefaultPermission,
+            &crate::throttling::DefaultThrottles,
+        )
+        .await?
     } else {
         <DefaultChain as Chain>::authenticate(req, &auth).await?
     };

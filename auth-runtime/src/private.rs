@@ -5,6 +5,7 @@ use actix_web::web::Payload;
 use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder, ResponseError};
 
 pub use crate::scheme::DefaultChain;
+pub use crate::throttling::DefaultThrottles as DefaultThrottleSet;
 pub use actix_web;
 
 use crate::error::AuthError;
@@ -12,20 +13,23 @@ use crate::permissions::Permission;
 use crate::principal::{Decided, Principal};
 use crate::scheme::{Chain, anonymous_error};
 use crate::state::Auth;
+use crate::throttling::{DefaultThrottles, Throttles};
 
-/// Authentication (chain `C`) then permission `P`, as DRF's `APIView.initial`. Returns the
+/// Authentication (chain `C`), permission `P`, then throttles `T`, as DRF's `APIView.initial`. Returns the
 /// principal (or `None` when `P` allows anonymous requests).
 ///
 /// # Errors
 /// Rejected credentials (401 with challenges), a refused anonymous request (401 with
 /// challenges, 403 when the chain has none), a refused principal (403), a store fault (503).
-pub async fn authenticate_and_authorize<C: Chain, P: Permission>(
+pub async fn authenticate_and_authorize<C: Chain, P: Permission, T: Throttles>(
     req: &HttpRequest,
     auth: &Auth,
     permission: &P,
+    throttles: &T,
 ) -> Result<Option<Principal>, AuthError> {
     let principal = C::authenticate(req, auth).await?;
     if permission.check(auth, req, principal.as_ref()) {
+        crate::throttling::check(req, auth, throttles, principal.as_ref()).await?;
         return Ok(principal);
     }
     Err(match principal {
@@ -46,11 +50,30 @@ where
     Args: FromRequest,
     F::Output: Responder,
 {
+    run_throttled::<C, P, DefaultThrottles, F, Args>(req, payload, permission, DefaultThrottles, handler).await
+}
+
+/// [`run`] with the handler's own throttles (`#[throttle(...)]`).
+pub async fn run_throttled<C, P, T, F, Args>(
+    req: HttpRequest,
+    payload: Payload,
+    permission: P,
+    throttles: T,
+    handler: F,
+) -> HttpResponse
+where
+    C: Chain,
+    P: Permission,
+    T: Throttles,
+    F: Handler<Args>,
+    Args: FromRequest,
+    F::Output: Responder,
+{
     let auth = match Auth::from_request_ref(&req) {
         Ok(auth) => auth,
         Err(e) => return e.error_response(),
     };
-    match authenticate_and_authorize::<C, P>(&req, &auth, &permission).await {
+    match authenticate_and_authorize::<C, P, T>(&req, &auth, &permission, &throttles).await {
         Ok(principal) => {
             req.extensions_mut().insert(Decided { principal, challenges: |auth| C::challenges(auth, None) });
         }

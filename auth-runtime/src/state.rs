@@ -16,6 +16,7 @@ use crate::principal::User;
 use crate::scheme::{Chain, ErasedChain, Scheme};
 use crate::schemes::{Basic, BasicConfig, JwtConfig, OAuth2Config, SessionConfig, Token, TokenConfig};
 use crate::secret::SecretKey;
+use crate::throttling::{LoginGuard, LoginKind, ThrottleConfig, ThrottleStore};
 use crate::users::{DbUserStore, UserStore};
 
 /// Implemented by `#[derive(AuthSettings)]` on the application's settings struct: declares
@@ -66,6 +67,7 @@ impl Auth {
         .with_config(SessionConfig::default())
         .with_config(OAuth2Config::default())
         .with_config(crate::schemes::jwt::KeyCache::default())
+        .with_config(ThrottleConfig::default())
     }
 
     /// The database connection.
@@ -107,14 +109,37 @@ impl Auth {
         &*self.0.default_permission
     }
 
-    /// Checks a username and password as every password endpoint does: the user is looked
-    /// up, the password verified (a dummy verification when the user does not exist, so
+    /// Checks a username and password as every password endpoint does: first the login
+    /// lockout (429 past the limit of failures for this username or client IP, before any
+    /// hash is computed); then the user is looked up, the password verified (a dummy verification when the user does not exist, so
     /// timing does not tell who exists), a weak stored hash re-hashed, and inactive users
     /// refused. `Ok(None)` for every refusal, whatever its cause.
     ///
     /// # Errors
-    /// 503 when the store fails.
-    pub async fn check_password(&self, username: &str, password: &str) -> Result<Option<User>, AuthError> {
+    /// 429 `throttled` when locked out; 503 when a store fails.
+    pub async fn check_password(
+        &self,
+        req: &HttpRequest,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, AuthError> {
+        let guard = self.login_guard(LoginKind::Password);
+        guard.check(req, username).await?;
+        let user = self.verify_password(username, password).await?;
+        match &user {
+            Some(_) => guard.succeeded(req, username).await?,
+            None => guard.failed(req, username).await?,
+        }
+        Ok(user)
+    }
+
+    /// The lockout of guessing for password checks or OAuth2 client authentication (see
+    /// [`crate::throttling::LoginGuard`]).
+    pub fn login_guard(&self, kind: LoginKind) -> LoginGuard<'_> {
+        LoginGuard::new(self, kind)
+    }
+
+    async fn verify_password(&self, username: &str, password: &str) -> Result<Option<User>, AuthError> {
         let stored = self.users().by_username(username).await?;
         let hash = stored.as_ref().map(|s| s.password_hash.clone());
         let verdict = self.passwords().verify(password, hash).await?;
@@ -198,7 +223,11 @@ impl AuthBuilder {
     }
 
     /// Finishes the state.
-    pub fn build(self) -> Auth {
+    pub fn build(mut self) -> Auth {
+        let throttle =
+            self.configs.get(&TypeId::of::<ThrottleConfig>()).and_then(|c| c.downcast_ref::<ThrottleConfig>());
+        let store = ThrottleStore::new(&throttle.cloned().unwrap_or_default());
+        self.configs.insert(TypeId::of::<ThrottleStore>(), Box::new(store));
         Auth(Arc::new(Inner {
             db: self.db,
             users: self.users,

@@ -10,6 +10,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpResponse, web};
+use auth_runtime::ThrottleConfig;
 use auth_runtime::http::{self as auth_http, not_allowed};
 use auth_runtime::sessions::Sessions;
 use auth_runtime::{
@@ -53,6 +54,9 @@ pub struct Settings {
     /// OAuth2: token lifetimes (seconds), scopes, issuer (`AUTH_ISSUER`).
     #[auth(oauth2)]
     pub oauth2: OAuth2Config,
+    /// Throttling: `anon` and `user` rates (DRF syntax, e.g. `100/min`), scopes, and the
+    /// login lockout (`login_failures`, default `10/60s`).
+    pub throttle: ThrottleConfig,
     /// `AUTH_SECRET_KEY`: at least 32 bytes; generated and kept in the database when unset.
     #[serde(skip_serializing)]
     pub secret_key: Option<String>,
@@ -70,6 +74,7 @@ impl Default for Settings {
             session: SessionConfig { cookie_secure: false, ..SessionConfig::default() },
             jwt: JwtConfig { rotate_refresh_tokens: true, blacklist_after_rotation: true, ..JwtConfig::default() },
             oauth2: OAuth2Config::default(),
+            throttle: ThrottleConfig::default(),
             secret_key: None,
         }
     }
@@ -90,7 +95,10 @@ impl Settings {
                 if key == "issuer" {
                     return "oauth2.issuer".into();
                 }
-                for section in ["basic", "token", "jwt", "session", "oauth2"] {
+                if key == "login_failures" {
+                    return "throttle.login_failures".into();
+                }
+                for section in ["basic", "token", "jwt", "session", "throttle", "oauth2"] {
                     if let Some(field) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_')) {
                         return format!("{section}.{field}").into();
                     }
@@ -134,7 +142,7 @@ pub async fn build_auth(
     settings: &Settings,
 ) -> Result<Auth, auth_runtime::secret::SecretKeyError> {
     let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await?;
-    let auth = Auth::builder(db, secret).settings(settings).build();
+    let auth = Auth::builder(db, secret).settings(settings).with_config(settings.throttle.clone()).build();
     auth_runtime::schemes::jwt::check_config(&auth).map_err(auth_runtime::secret::SecretKeyError::Config)?;
     Ok(auth)
 }

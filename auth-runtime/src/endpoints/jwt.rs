@@ -6,7 +6,7 @@
 //! Every failure of a token is 401 `token_not_valid` with a Bearer challenge; bad
 //! credentials at `create` are 401 `no_active_account` (Simple JWT's codes).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::LoginRequest;
 use crate::error::AuthError;
@@ -58,8 +58,8 @@ pub struct TokenRequest {
 }
 
 /// Checks the password of a login body; `no_active_account` for every refusal.
-async fn login_user(auth: &Auth, body: LoginRequest) -> Result<crate::User, AuthError> {
-    let user = auth.check_password(&body.username, &body.password).await?;
+async fn login_user(req: &HttpRequest, auth: &Auth, body: LoginRequest) -> Result<crate::User, AuthError> {
+    let user = auth.check_password(req, &body.username, &body.password).await?;
     let user = user.ok_or_else(|| AuthError::AuthenticationFailed {
         detail: "No active account found with the given credentials.".into(),
         code: "no_active_account",
@@ -72,8 +72,8 @@ async fn login_user(auth: &Auth, body: LoginRequest) -> Result<crate::User, Auth
 }
 
 /// `POST jwt/create` `{"username", "password"}` -> 200 `{"access", "refresh"}`.
-pub async fn create(auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
-    let user = login_user(&auth, body.0).await.map_err(|e| challenged(&auth, e))?;
+pub async fn create(req: HttpRequest, auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
+    let user = login_user(&req, &auth, body.0).await.map_err(|e| challenged(&auth, e))?;
     let pair = jwt::issue_pair(&auth, &user, None).await.map_err(|e| challenged(&auth, e))?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(pair))
 }
@@ -103,9 +103,13 @@ pub async fn blacklist(auth: Auth, body: JsonOrForm<RefreshRequest>) -> Result<H
 }
 
 /// `POST jwt/sliding/create` `{"username", "password"}` -> 200 `{"token"}`.
-pub async fn sliding_create(auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
+pub async fn sliding_create(
+    req: HttpRequest,
+    auth: Auth,
+    body: JsonOrForm<LoginRequest>,
+) -> Result<HttpResponse, AuthError> {
     let result = async {
-        let user = login_user(&auth, body.0).await?;
+        let user = login_user(&req, &auth, body.0).await?;
         jwt::issue_sliding(&auth, &user).await
     }
     .await;

@@ -1,7 +1,7 @@
 //! Ready-made actix-web endpoints. Mount them with one call each, e.g.
 //! `web::scope("/api/auth").configure(auth_runtime::endpoints::token_routes)`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::SecondsFormat;
 
 use crate::error::AuthError;
@@ -37,9 +37,13 @@ pub fn token_routes(cfg: &mut web::ServiceConfig) {
 /// Token scheme's `ttl` (`expires_at` is RFC 3339 UTC with `Z`, or null). A wrong password,
 /// an unknown or an inactive user are the same 400 `invalid_credentials` (DRF's
 /// `ObtainAuthToken` answers 400 too).
-pub async fn obtain_token(auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
+pub async fn obtain_token(
+    req: HttpRequest,
+    auth: Auth,
+    body: JsonOrForm<LoginRequest>,
+) -> Result<HttpResponse, AuthError> {
     let LoginRequest { username, password } = body.0;
-    let user = auth.check_password(&username, &password).await?.ok_or(AuthError::InvalidCredentials)?;
+    let user = auth.check_password(&req, &username, &password).await?.ok_or(AuthError::InvalidCredentials)?;
     let ttl = auth.config::<TokenConfig>().and_then(|c| c.ttl);
     let issued = token::create_token(auth.db(), user.id, ttl).await?;
     let expires_at = issued.record.expires_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));

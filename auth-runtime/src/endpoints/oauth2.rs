@@ -35,6 +35,7 @@ use crate::schemes::oauth2::entity::{application, code, refresh};
 use crate::schemes::oauth2::{self, CodeRequest, GrantType, IssuedTokens, choose_scopes, split};
 use crate::schemes::session::{self, CSRF_FORM_FIELD};
 use crate::state::Auth;
+use crate::throttling::LoginKind;
 
 /// Registers, at the app's root: `GET`/`POST /o/authorize` ([`authorize`],
 /// [`authorize_post`]), `POST /o/token` ([`token`]), `POST /o/revoke_token` ([`revoke`]),
@@ -230,9 +231,10 @@ fn no_store(mut res: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseB
 /// ends here: logs it and returns 401 `invalid_client` with `Basic realm="oauth"`.
 /// `client_id` is the identifier the client claimed, if any (unknown ones too).
 async fn client_auth_failed(req: &HttpRequest, auth: &Auth, client_id: Option<&str>) -> OAuthError {
-    // THROTTLE: count this failure for `client_id` (when given) and for the peer address
-    // (`req.peer_addr()`), as a failed password login is counted per username and per IP.
-    let _ = auth;
+    // Counted per client id and per client IP, as failed password logins are per username.
+    if let Err(e) = auth.login_guard(LoginKind::Client).failed(req, client_id.unwrap_or("")).await {
+        return e.into();
+    }
     tracing::warn!(
         client_id = client_id.unwrap_or("-"),
         peer = ?req.peer_addr(),
@@ -243,9 +245,10 @@ async fn client_auth_failed(req: &HttpRequest, auth: &Auth, client_id: Option<&s
 
 /// Every successful client authentication ends here.
 async fn client_auth_succeeded(req: &HttpRequest, auth: &Auth, client_id: &str) {
-    // THROTTLE: reset the failure count of `client_id` (as a successful login resets its
-    // username's count).
-    let _ = (req, auth, client_id);
+    // A success resets the client id's failure count, as a good login resets its username's.
+    if let Err(e) = auth.login_guard(LoginKind::Client).succeeded(req, client_id).await {
+        tracing::warn!(error = %e, "could not reset a client's failure count");
+    }
 }
 
 /// Which clients an endpoint accepts.
@@ -318,8 +321,9 @@ async fn authenticate_client(
             (id.to_owned(), params.get("client_secret")?.map(str::to_owned))
         }
     };
-    // THROTTLE: check here, before the secret is hashed: over the limit for this client_id
-    // or this peer address -> 429 `{"error": "throttled"}` with Retry-After.
+    // The lockout, before the secret is hashed: past the limit for this client id or this
+    // client IP -> 429 `{"error": "throttled"}` with Retry-After.
+    auth.login_guard(LoginKind::Client).check(req, &client_id).await?;
     let Some(app) = oauth2::find_application(auth.db(), &client_id).await? else {
         return Err(client_auth_failed(req, auth, Some(&client_id)).await);
     };

@@ -69,7 +69,7 @@ async fn csrf_then_body(req: &HttpRequest, auth: &Auth, payload: &mut Payload) -
 pub async fn login(req: HttpRequest, auth: Auth, payload: web::Payload) -> Result<HttpResponse, AuthError> {
     let form = csrf_then_body(&req, &auth, &mut payload.into_inner()).await?;
     let body = LoginRequest { username: form.username, password: form.password };
-    let user = auth.check_password(&body.username, &body.password).await?.ok_or(AuthError::InvalidCredentials)?;
+    let user = auth.check_password(&req, &body.username, &body.password).await?.ok_or(AuthError::InvalidCredentials)?;
     let cookie = session::login(&req, &auth, &user).await?;
     Ok(HttpResponse::Ok().cookie(cookie).json(serde_json::json!({ "username": user.username })))
 }
@@ -132,6 +132,19 @@ fn page(req: &HttpRequest, auth: &Auth, next: &str, error: Option<&str>) -> Http
         .body(html)
 }
 
+/// The HTML answer to a throttled login: 429 with `Retry-After` (seconds).
+fn throttled_page(wait: u64) -> HttpResponse {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Too many attempts</title></head>\n\
+         <body><main><h1>Too many login attempts</h1><p>Try again in {wait} seconds.</p></main></body></html>"
+    );
+    HttpResponse::TooManyRequests()
+        .insert_header((header::RETRY_AFTER, wait.to_string()))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .content_type("text/html; charset=utf-8")
+        .body(html)
+}
+
 /// The query of `GET /accounts/login`.
 #[derive(Debug, serde::Deserialize)]
 pub struct NextQuery {
@@ -150,7 +163,11 @@ pub async fn login_page(req: HttpRequest, auth: Auth, query: web::Query<NextQuer
 pub async fn login_form(req: HttpRequest, auth: Auth, payload: web::Payload) -> Result<HttpResponse, AuthError> {
     let form = csrf_then_body(&req, &auth, &mut payload.into_inner()).await?;
     let next = form.next.filter(|n| is_safe_next(n)).unwrap_or_else(|| "/".into());
-    let Some(user) = auth.check_password(&form.username, &form.password).await? else {
+    let user = match auth.check_password(&req, &form.username, &form.password).await {
+        Err(AuthError::Throttled { wait }) => return Ok(throttled_page(wait)),
+        other => other?,
+    };
+    let Some(user) = user else {
         return Ok(page(&req, &auth, &next, Some("Please enter a correct username and password.")));
     };
     let cookie = session::login(&req, &auth, &user).await?;

@@ -70,7 +70,7 @@ impl Scheme for Basic {
             Ok(pair) => pair,
             Err(e) => return Outcome::Rejected(e),
         };
-        match auth.check_password(&username, &password).await {
+        match auth.check_password(req, &username, &password).await {
             Ok(Some(user)) => Outcome::Authenticated(Principal::for_user(user, Self::NAME, SchemeData::Basic)),
             Ok(None) => Outcome::Rejected(AuthError::failed("Invalid username/password.")),
             Err(e) => Outcome::Rejected(e),

@@ -1,0 +1,676 @@
+//! Throttling, as in DRF (run after authentication and permissions), and the lockout of
+//! password guessing on every endpoint that takes a password.
+//!
+//! - Rates use DRF's syntax: `"100/day"`, `"10/min"`, `"5/s"`, and a window of several
+//!   units, `"10/60s"` or `"3/5m"` (see [`Rate`]).
+//! - Request throttles (DRF's `AnonRateThrottle`, `UserRateThrottle`,
+//!   `ScopedRateThrottle`): [`AnonRate`], [`UserRate`], [`Scoped`]; handlers choose theirs with
+//!   `#[throttle(...)]`, the others use the settings' anon and user rates. Past the rate: 429
+//!   `throttled` with `Retry-After` in seconds.
+//! - Login failures ([`LoginGuard`]): failed password (and OAuth2 client) checks are counted
+//!   per username (or client id) and per client IP; past either limit every attempt is 429,
+//!   even with the right password, before any hash is computed; a success resets the
+//!   username's count.
+//! - The client IP is the peer address; `X-Forwarded-For` is read only with a configured
+//!   number of trusted proxies (DRF's `NUM_PROXIES`), never blindly ([`client_ip`]).
+//! - Stores: in-process (governor's GCRA limiters for rates, moka caches for failure
+//!   counters) or Redis (fixed windows with `INCR`/`PEXPIRE`) so that limits hold across all
+//!   instances. A store fault is fail-open or fail-closed by setting; login throttles fail
+//!   closed (503) by default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::HttpRequest;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::OnceCell;
+
+use crate::error::AuthError;
+use crate::principal::Principal;
+use crate::state::Auth;
+
+/// A rate: at most `num` requests per `window` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rate {
+    /// Requests allowed per window.
+    pub num: u32,
+    /// The window, in seconds.
+    pub window: u64,
+}
+
+/// Why a rate string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid rate {0:?}: expected N/period such as \"100/day\", \"10/min\", \"5/s\" or \"10/60s\"")]
+pub struct RateError(String);
+
+impl FromStr for Rate {
+    type Err = RateError;
+
+    /// Parses DRF's syntax `N/period`, where the period's first letter is `s`, `m`, `h` or
+    /// `d` (`sec`, `min`, `hour`, `day`...), optionally preceded by a count (`60s`, `5m`).
+    fn from_str(s: &str) -> Result<Self, RateError> {
+        let err = || RateError(s.to_owned());
+        let (num, period) = s.trim().split_once('/').ok_or_else(err)?;
+        let num: u32 = num.trim().parse().map_err(|_| err())?;
+        let period = period.trim();
+        let digits = period.chars().take_while(char::is_ascii_digit).count();
+        let count: u64 = if digits == 0 { 1 } else { period[..digits].parse().map_err(|_| err())? };
+        let unit = match period[digits..].chars().next().ok_or_else(err)? {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(err()),
+        };
+        let window = count.checked_mul(unit).filter(|w| *w > 0).ok_or_else(err)?;
+        if num == 0 || window > 366 * 86400 {
+            return Err(err());
+        }
+        Ok(Rate { num, window })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}s", self.num, self.window)
+    }
+}
+
+impl serde::Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where throttle counters live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThrottleStoreKind {
+    /// In this process (default).
+    #[default]
+    Memory,
+    /// Redis at [`ThrottleConfig::redis_url`], shared by every instance.
+    Redis,
+}
+
+/// Throttling settings (DRF's `DEFAULT_THROTTLE_RATES`, `NUM_PROXIES`, plus the login
+/// lockout). Bind it in the settings struct with `#[auth(throttle)]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct ThrottleConfig {
+    /// Rate for anonymous clients, per client IP ([`AnonRate`]); `None`: no limit.
+    pub anon: Option<Rate>,
+    /// Rate per user (per IP for anonymous clients) ([`UserRate`]); `None`: no limit.
+    pub user: Option<Rate>,
+    /// Rates of named scopes ([`Scoped`]); a scope without a rate is not limited.
+    pub scopes: BTreeMap<String, Rate>,
+    /// Failed password or client checks allowed per username (client id) and per client IP
+    /// per window. Default `10/60s`.
+    pub login_failures: Rate,
+    /// How many proxies in front of the app append to `X-Forwarded-For`; 0 (default): the
+    /// peer address is the client.
+    pub num_proxies: usize,
+    /// Where counters live. Default in memory.
+    pub store: ThrottleStoreKind,
+    /// Redis URL for [`ThrottleStoreKind::Redis`].
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis keys, so that several apps can share one Redis. Default `"auth"`.
+    pub redis_prefix: String,
+    /// Request throttles let requests through when the store fails (default true); false
+    /// answers 503.
+    pub rates_fail_open: bool,
+    /// The login lockout lets attempts through when the store fails (default false: 503).
+    pub login_fail_open: bool,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            anon: None,
+            user: None,
+            scopes: BTreeMap::new(),
+            login_failures: Rate { num: 10, window: 60 },
+            num_proxies: 0,
+            store: ThrottleStoreKind::Memory,
+            redis_url: None,
+            redis_prefix: "auth".into(),
+            rates_fail_open: true,
+            login_fail_open: false,
+        }
+    }
+}
+
+/// The client's IP as DRF's `get_ident` finds it: with `num_proxies == 0` the peer address
+/// (`X-Forwarded-For` is ignored, so clients cannot spoof it); otherwise the address that
+/// the outermost trusted proxy saw, `num_proxies` from the end of `X-Forwarded-For`.
+pub fn client_ip(req: &HttpRequest, num_proxies: usize) -> String {
+    let peer = req.peer_addr().map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    if num_proxies == 0 {
+        return peer;
+    }
+    let Some(xff) = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) else { return peer };
+    let addrs: Vec<&str> = xff.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+    if addrs.is_empty() {
+        return peer;
+    }
+    let i = addrs.len() - num_proxies.min(addrs.len());
+    addrs[i].to_owned()
+}
+
+/// What a throttle wants limited for one request: the scope's name and rate, and whose
+/// requests (`user:ID` or `ip:ADDR`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleKey {
+    /// The scope (`anon`, `user` or a named scope); each has its own counters.
+    pub scope: String,
+    /// Its rate.
+    pub rate: Rate,
+    /// Whose requests.
+    pub ident: String,
+}
+
+/// A request throttle (DRF's `BaseThrottle`): names the counter a request counts against,
+/// or `None` to leave it alone.
+pub trait Throttle: 'static {
+    /// The counter for this request, given the settings' [`ThrottleConfig`].
+    fn key(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Option<ThrottleKey>;
+}
+
+fn ident(req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> String {
+    match principal.and_then(|p| p.user.as_ref()) {
+        Some(user) => format!("user:{}", user.id),
+        None => match principal.map(|p| &p.data) {
+            Some(crate::SchemeData::Custom(id)) => format!("principal:{id}"),
+            _ => format!("ip:{}", client_ip(req, config.num_proxies)),
+        },
+    }
+}
+
+/// DRF's `AnonRateThrottle`: anonymous requests, per client IP, at the `anon` rate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnonRate;
+
+impl Throttle for AnonRate {
+    fn key(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Option<ThrottleKey> {
+        if principal.is_some() {
+            return None;
+        }
+        let rate = config.anon?;
+        Some(ThrottleKey { scope: "anon".into(), rate, ident: format!("ip:{}", client_ip(req, config.num_proxies)) })
+    }
+}
+
+/// DRF's `UserRateThrottle`: per user (per client IP when anonymous), at the `user` rate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserRate;
+
+impl Throttle for UserRate {
+    fn key(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Option<ThrottleKey> {
+        let rate = config.user?;
+        Some(ThrottleKey { scope: "user".into(), rate, ident: ident(req, config, principal) })
+    }
+}
+
+/// DRF's `ScopedRateThrottle`: per user (or client IP) at the rate of the named scope in
+/// [`ThrottleConfig::scopes`].
+#[derive(Debug, Clone, Copy)]
+pub struct Scoped(pub &'static str);
+
+impl Throttle for Scoped {
+    fn key(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Option<ThrottleKey> {
+        let rate = *config.scopes.get(self.0)?;
+        Some(ThrottleKey { scope: format!("scope:{}", self.0), rate, ident: ident(req, config, principal) })
+    }
+}
+
+/// A set of throttles, all applied (implemented for tuples of [`Throttle`]s and for
+/// [`DefaultThrottles`]).
+pub trait Throttles: 'static {
+    /// The counters this request counts against.
+    fn keys(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Vec<ThrottleKey>;
+}
+
+impl Throttles for () {
+    fn keys(&self, _: &HttpRequest, _: &ThrottleConfig, _: Option<&Principal>) -> Vec<ThrottleKey> {
+        Vec::new()
+    }
+}
+
+macro_rules! impl_throttles {
+    ($($t:ident . $i:tt),+) => {
+        impl<$($t: Throttle),+> Throttles for ($($t,)+) {
+            fn keys(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Vec<ThrottleKey> {
+                [$(self.$i.key(req, config, principal)),+].into_iter().flatten().collect()
+            }
+        }
+    };
+}
+impl_throttles!(A.0);
+impl_throttles!(A.0, B.1);
+impl_throttles!(A.0, B.1, C.2);
+impl_throttles!(A.0, B.1, C.2, D.3);
+
+/// The settings' throttles for handlers without `#[throttle]`: [`AnonRate`] and
+/// [`UserRate`] (each only when its rate is set), as DRF's usual defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultThrottles;
+
+impl Throttles for DefaultThrottles {
+    fn keys(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Vec<ThrottleKey> {
+        (AnonRate, UserRate).keys(req, config, principal)
+    }
+}
+
+/// Checks `throttles` for a request: every counter is charged; the longest wait wins.
+///
+/// # Errors
+/// 429 `throttled` with the wait in seconds; 503 when the store fails and rates fail closed.
+pub async fn check<T: Throttles>(
+    req: &HttpRequest,
+    auth: &Auth,
+    throttles: &T,
+    principal: Option<&Principal>,
+) -> Result<(), AuthError> {
+    let Some(config) = auth.config::<ThrottleConfig>() else { return Ok(()) };
+    let keys = throttles.keys(req, config, principal);
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let store = auth.config::<ThrottleStore>().ok_or(AuthError::ImproperlyConfigured("no throttle store"))?;
+    let mut wait = 0u64;
+    for key in keys {
+        match store.hit(&key).await {
+            Ok(None) => {}
+            Ok(Some(w)) => wait = wait.max(w),
+            Err(e) if config.rates_fail_open => {
+                tracing::warn!(error = %e, "throttle store failed; letting the request through")
+            }
+            Err(e) => return Err(AuthError::store(e)),
+        }
+    }
+    if wait > 0 { Err(AuthError::Throttled { wait }) } else { Ok(()) }
+}
+
+/// The counters behind throttling: in memory or in Redis. One lives in every [`Auth`].
+pub struct ThrottleStore {
+    kind: ThrottleStoreKind,
+    memory: Memory,
+    redis: Option<RedisCounters>,
+}
+
+impl fmt::Debug for ThrottleStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThrottleStore").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+/// A store failure (Redis unreachable).
+#[derive(Debug, thiserror::Error)]
+#[error("throttle store: {0}")]
+pub struct StoreError(String);
+
+impl ThrottleStore {
+    /// The store for `config` (Redis connects on first use).
+    pub fn new(config: &ThrottleConfig) -> Self {
+        let redis = match (config.store, &config.redis_url) {
+            (ThrottleStoreKind::Redis, Some(url)) => {
+                Some(RedisCounters { url: url.clone(), prefix: config.redis_prefix.clone(), conn: OnceCell::new() })
+            }
+            _ => None,
+        };
+        ThrottleStore { kind: config.store, memory: Memory::new(config.login_failures.window), redis }
+    }
+
+    fn redis(&self) -> Result<Option<&RedisCounters>, StoreError> {
+        match (self.kind, &self.redis) {
+            (ThrottleStoreKind::Memory, _) => Ok(None),
+            (ThrottleStoreKind::Redis, Some(r)) => Ok(Some(r)),
+            (ThrottleStoreKind::Redis, None) => {
+                Err(StoreError("the Redis throttle store needs throttle.redis_url".into()))
+            }
+        }
+    }
+
+    /// Charges one request to `key`; `Some(seconds)` to wait when over the rate.
+    async fn hit(&self, key: &ThrottleKey) -> Result<Option<u64>, StoreError> {
+        match self.redis()? {
+            Some(r) => r.hit(key).await,
+            None => Ok(self.memory.hit(key)),
+        }
+    }
+
+    /// The seconds until `counter` (a login-failure counter) drops below `limit`, if it is at
+    /// or over it.
+    async fn locked(&self, counter: &str, limit: u32) -> Result<Option<u64>, StoreError> {
+        match self.redis()? {
+            Some(r) => r.locked(counter, limit).await,
+            None => Ok(self.memory.locked(counter, limit)),
+        }
+    }
+
+    async fn fail(&self, counter: &str, window: u64) -> Result<(), StoreError> {
+        match self.redis()? {
+            Some(r) => r.fail(counter, window).await,
+            None => {
+                self.memory.fail(counter);
+                Ok(())
+            }
+        }
+    }
+
+    async fn reset(&self, counter: &str) -> Result<(), StoreError> {
+        match self.redis()? {
+            Some(r) => r.reset(counter).await,
+            None => {
+                self.memory.failures.invalidate(counter);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A failure counter: when its window started, and the failures since.
+type FailureCount = (Instant, std::sync::atomic::AtomicU32);
+
+/// In-process counters: a governor GCRA limiter per scope for request rates, and a moka
+/// cache of failure counters whose entries expire one window after the first failure.
+struct Memory {
+    limiters: Mutex<BTreeMap<(String, Rate), Arc<DefaultKeyedRateLimiter<String>>>>,
+    failures: moka::sync::Cache<String, Arc<FailureCount>>,
+    window: u64,
+}
+
+impl Memory {
+    fn new(window: u64) -> Self {
+        Memory {
+            limiters: Mutex::new(BTreeMap::new()),
+            failures: moka::sync::Cache::builder()
+                .time_to_live(Duration::from_secs(window.max(1)))
+                .max_capacity(1_000_000)
+                .build(),
+            window,
+        }
+    }
+
+    fn hit(&self, key: &ThrottleKey) -> Option<u64> {
+        let limiter = {
+            let mut all = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+            all.entry((key.scope.clone(), key.rate))
+                .or_insert_with(|| {
+                    let per = Duration::from_secs(key.rate.window) / key.rate.num;
+                    let burst = NonZeroU32::new(key.rate.num).unwrap_or(NonZeroU32::MIN);
+                    let quota = Quota::with_period(per.max(Duration::from_nanos(1)))
+                        .unwrap_or_else(|| Quota::per_second(burst))
+                        .allow_burst(burst);
+                    Arc::new(RateLimiter::keyed(quota))
+                })
+                .clone()
+        };
+        match limiter.check_key(&key.ident) {
+            Ok(()) => None,
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            }
+        }
+    }
+
+    fn locked(&self, counter: &str, limit: u32) -> Option<u64> {
+        let entry = self.failures.get(counter)?;
+        if entry.1.load(std::sync::atomic::Ordering::SeqCst) < limit {
+            return None;
+        }
+        let left = Duration::from_secs(self.window).saturating_sub(entry.0.elapsed());
+        Some(left.as_secs().max(1) + u64::from(left.subsec_nanos() > 0 && left.as_secs() > 0))
+    }
+
+    fn fail(&self, counter: &str) {
+        let entry = self
+            .failures
+            .get_with(counter.to_owned(), || Arc::new((Instant::now(), std::sync::atomic::AtomicU32::new(0))));
+        entry.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Redis counters: fixed windows with `INCR` and `PEXPIRE`, shared by every instance.
+struct RedisCounters {
+    url: String,
+    prefix: String,
+    conn: OnceCell<redis::aio::ConnectionManager>,
+}
+
+impl RedisCounters {
+    async fn conn(&self) -> Result<redis::aio::ConnectionManager, StoreError> {
+        let conn = self
+            .conn
+            .get_or_try_init(|| async {
+                let client = redis::Client::open(self.url.as_str()).map_err(|e| StoreError(e.to_string()))?;
+                // Bounded: a Redis that does not answer is a store fault within seconds, not a hang.
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Duration::from_secs(2))
+                    .set_response_timeout(Duration::from_secs(2))
+                    .set_number_of_retries(1);
+                redis::aio::ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(|e| StoreError(e.to_string()))
+            })
+            .await?;
+        Ok(conn.clone())
+    }
+
+    async fn hit(&self, key: &ThrottleKey) -> Result<Option<u64>, StoreError> {
+        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        let window_ms = key.rate.window * 1000;
+        let slot = now_ms / window_ms;
+        let name = format!("{}:throttle:{}:{}:{}:{slot}", self.prefix, key.scope, key.rate, key.ident);
+        let mut conn = self.conn().await?;
+        let (count,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(&name, 1u64)
+            .pexpire(&name, i64::try_from(window_ms).unwrap_or(i64::MAX))
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
+        if count <= u64::from(key.rate.num) {
+            return Ok(None);
+        }
+        let left_ms = (slot + 1) * window_ms - now_ms;
+        Ok(Some(left_ms.div_ceil(1000).max(1)))
+    }
+
+    async fn locked(&self, counter: &str, limit: u32) -> Result<Option<u64>, StoreError> {
+        let name = format!("{}:login-failures:{counter}", self.prefix);
+        let mut conn = self.conn().await?;
+        let (count, ttl): (Option<u64>, i64) =
+            redis::pipe().get(&name).pttl(&name).query_async(&mut conn).await.map_err(|e| StoreError(e.to_string()))?;
+        if count.unwrap_or(0) < u64::from(limit) {
+            return Ok(None);
+        }
+        Ok(Some(u64::try_from(ttl).unwrap_or(1000).div_ceil(1000).max(1)))
+    }
+
+    async fn fail(&self, counter: &str, window: u64) -> Result<(), StoreError> {
+        let name = format!("{}:login-failures:{counter}", self.prefix);
+        let mut conn = self.conn().await?;
+        // The window starts at the first failure: set the expiry only on a new counter.
+        let _: () = redis::pipe()
+            .atomic()
+            .incr(&name, 1u64)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&name)
+            .arg(window * 1000)
+            .arg("NX")
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn reset(&self, counter: &str) -> Result<(), StoreError> {
+        let name = format!("{}:login-failures:{counter}", self.prefix);
+        let mut conn = self.conn().await?;
+        let _: () = redis::cmd("DEL").arg(&name).query_async(&mut conn).await.map_err(|e| StoreError(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// What a login attempt names: a username (password endpoints) or an OAuth2 client id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginKind {
+    /// A password check for a username.
+    Password,
+    /// An OAuth2 client authentication for a client id.
+    Client,
+}
+
+/// The lockout of guessing: counts failures per name and per client IP; see the module
+/// documentation. Obtain it with [`Auth::login_guard`].
+#[derive(Debug, Clone, Copy)]
+pub struct LoginGuard<'a> {
+    auth: &'a Auth,
+    kind: LoginKind,
+}
+
+impl<'a> LoginGuard<'a> {
+    pub(crate) fn new(auth: &'a Auth, kind: LoginKind) -> Self {
+        LoginGuard { auth, kind }
+    }
+
+    fn setup(&self) -> Option<(&'a ThrottleConfig, &'a ThrottleStore)> {
+        Some((self.auth.config::<ThrottleConfig>()?, self.auth.config::<ThrottleStore>()?))
+    }
+
+    fn counters(&self, req: &HttpRequest, config: &ThrottleConfig, name: &str) -> [String; 2] {
+        let kind = match self.kind {
+            LoginKind::Password => "user",
+            LoginKind::Client => "client",
+        };
+        // Names are hashed so that no username lands in Redis or the cache keys in clear.
+        let hashed = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(name.as_bytes()));
+        [format!("{kind}:{hashed}"), format!("ip:{}", client_ip(req, config.num_proxies))]
+    }
+
+    fn on_store_error(&self, config: &ThrottleConfig, e: StoreError) -> Result<(), AuthError> {
+        if config.login_fail_open {
+            tracing::warn!(error = %e, "login throttle store failed; failing open as configured");
+            Ok(())
+        } else {
+            Err(AuthError::store(e))
+        }
+    }
+
+    /// Before checking a password: 429 when the name or the client IP is past the limit.
+    ///
+    /// # Errors
+    /// 429 `throttled` with `Retry-After`; 503 when the store fails (fail closed by default).
+    pub async fn check(&self, req: &HttpRequest, name: &str) -> Result<(), AuthError> {
+        let Some((config, store)) = self.setup() else { return Ok(()) };
+        let mut wait = 0;
+        for counter in self.counters(req, config, name) {
+            match store.locked(&counter, config.login_failures.num).await {
+                Ok(w) => wait = wait.max(w.unwrap_or(0)),
+                Err(e) => self.on_store_error(config, e)?,
+            }
+        }
+        if wait > 0 { Err(AuthError::Throttled { wait }) } else { Ok(()) }
+    }
+
+    /// After a failed check: one more failure for the name and for the client IP.
+    ///
+    /// # Errors
+    /// 503 when the store fails (fail closed by default).
+    pub async fn failed(&self, req: &HttpRequest, name: &str) -> Result<(), AuthError> {
+        let Some((config, store)) = self.setup() else { return Ok(()) };
+        for counter in self.counters(req, config, name) {
+            if let Err(e) = store.fail(&counter, config.login_failures.window).await {
+                self.on_store_error(config, e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a successful check: the name's count is reset (the IP's is not).
+    ///
+    /// # Errors
+    /// 503 when the store fails (fail closed by default).
+    pub async fn succeeded(&self, req: &HttpRequest, name: &str) -> Result<(), AuthError> {
+        let Some((config, store)) = self.setup() else { return Ok(()) };
+        let [name_counter, _] = self.counters(req, config, name);
+        if let Err(e) = store.reset(&name_counter).await {
+            self.on_store_error(config, e)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drf_rate_syntax() {
+        let r = |s: &str| s.parse::<Rate>().unwrap();
+        assert_eq!(r("100/day"), Rate { num: 100, window: 86400 });
+        assert_eq!(r("10/min"), Rate { num: 10, window: 60 });
+        assert_eq!(r("5/s"), Rate { num: 5, window: 1 });
+        assert_eq!(r("5/sec"), Rate { num: 5, window: 1 });
+        assert_eq!(r("3/hour"), Rate { num: 3, window: 3600 });
+        assert_eq!(r("10/60s"), Rate { num: 10, window: 60 });
+        assert_eq!(r("3/5m"), Rate { num: 3, window: 300 });
+        assert_eq!(r(" 7 / d "), Rate { num: 7, window: 86400 });
+        for bad in ["", "10", "10/", "/min", "0/min", "x/min", "10/week", "10/0s", "-1/s", "10/999999d", "1.5/s"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+        assert_eq!(r("10/60s").to_string().parse::<Rate>(), Ok(r("10/min")));
+    }
+
+    #[test]
+    fn rate_in_settings_is_a_string() {
+        let c: ThrottleConfig =
+            serde_json::from_value(serde_json::json!({"anon": "5/min", "scopes": {"uploads": "2/h"}})).unwrap();
+        assert_eq!(c.anon, Some(Rate { num: 5, window: 60 }));
+        assert_eq!(c.scopes["uploads"], Rate { num: 2, window: 3600 });
+        assert_eq!(c.login_failures, Rate { num: 10, window: 60 });
+        assert!(serde_json::from_value::<ThrottleConfig>(serde_json::json!({"user": "lots"})).is_err());
+    }
+
+    #[test]
+    fn memory_rate_limits_and_reports_the_wait() {
+        let m = Memory::new(60);
+        let key = ThrottleKey { scope: "t".into(), rate: Rate { num: 3, window: 60 }, ident: "ip:1".into() };
+        assert_eq!((m.hit(&key), m.hit(&key), m.hit(&key)), (None, None, None));
+        let wait = m.hit(&key).expect("fourth request is throttled");
+        assert!((1..=20).contains(&wait), "{wait}");
+        let other = ThrottleKey { ident: "ip:2".into(), ..key };
+        assert_eq!(m.hit(&other), None, "counters are per client");
+    }
+
+    #[test]
+    fn memory_failure_counters() {
+        let m = Memory::new(60);
+        for _ in 0..2 {
+            assert_eq!(m.locked("user:a", 3), None);
+            m.fail("user:a");
+        }
+        m.fail("user:a");
+        let wait = m.locked("user:a", 3).expect("locked at the limit");
+        assert!((1..=60).contains(&wait), "{wait}");
+        m.failures.invalidate("user:a");
+        assert_eq!(m.locked("user:a", 3), None);
+    }
+}
