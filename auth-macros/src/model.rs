@@ -13,7 +13,7 @@ use syn::{Generics, Type};
 /// (conventionally `auth_runtime::NAMEConfig`). Adding a scheme means adding
 /// one row here and nothing else.
 pub(crate) const SCHEMES: &[(&str, &str)] =
-    &[("Basic", "basic"), ("Token", "token"), ("Jwt", "jwt"), ("Session", "session")];
+    &[("Basic", "basic"), ("Token", "token"), ("Jwt", "jwt"), ("Session", "session"), ("OAuth2", "oauth2")];
 
 /// Permissions provided by `auth_runtime::permissions` that may be named with
 /// a bare identifier in `#[permission(..)]`.

@@ -48,7 +48,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonOrForm<T> {
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
-fn read_body(
+pub(crate) fn read_body(
     req: &HttpRequest,
     payload: &mut Payload,
     limit: usize,
@@ -172,17 +172,16 @@ pub async fn method_not_allowed() -> Result<HttpResponse, AuthError> {
     Err(AuthError::MethodNotAllowed)
 }
 
-/// Middleware that renders every error response that is not JSON yet (actix-web's own 404,
-/// 405, 413, 431, extractor errors, ...) as `{"detail", "code"}`, keeping status and headers.
+/// Middleware that renders every bare error response (no content type or `text/plain`:
+/// actix-web's own 404, 405, 413, extractor errors, ...) as `{"detail", "code"}`, keeping
+/// status and headers.
 pub fn json_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
-        let is_json = res
-            .response()
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if is_json {
+        // Only bare errors are rewritten: no content type, or actix's own `text/plain`. JSON
+        // errors and the app's deliberate pages (an HTML 429 login page) stay as they are.
+        let content_type = res.response().headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let bare = content_type.is_none_or(|v| v.starts_with("text/plain"));
+        if !bare {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }
         let status = res.status();

@@ -2,7 +2,9 @@
 //! chain, then permissions, with safe defaults.
 //!
 //! - Schemes: [`schemes::Basic`] (RFC 7617), [`schemes::Token`] (hashed API tokens) and
-//!   [`schemes::Jwt`] (access and refresh JWTs with rotation and a blacklist).
+//!   [`schemes::Jwt`] (access and refresh JWTs with rotation and a blacklist),
+//!   [`schemes::Session`] (server-side sessions with CSRF) and [`schemes::OAuth2`] (opaque
+//!   tokens of the built-in OAuth2 authorization server, [`endpoints::oauth2`]).
 //! - Chain: `#[authentication(Basic, Token)]` on a handler, or the default chain declared by
 //!   `#[derive(AuthSettings)]`; see [`scheme`].
 //! - Permissions: `#[permission(IsAuthenticated & IsAdminUser)]`; see [`permissions`].
@@ -41,7 +43,7 @@ pub use auth_macros::{AuthSettings, authentication, permission, throttle};
 pub use error::AuthError;
 pub use principal::{MaybePrincipal, Principal, SchemeData, User};
 pub use scheme::{Chain, Outcome, Scheme};
-pub use schemes::{BasicConfig, JwtConfig, SessionConfig, TokenConfig};
+pub use schemes::{BasicConfig, JwtConfig, OAuth2Config, SessionConfig, TokenConfig};
 pub use secret::SecretKey;
 pub use state::{Auth, AuthBuilder, AuthSettings};
 pub use throttling::ThrottleConfig;

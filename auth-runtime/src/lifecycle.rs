@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 
 use crate::error::AuthError;
 use crate::principal::User;
-use crate::schemes::{jwt, session, token};
+use crate::schemes::{jwt, oauth2, session, token};
 use crate::state::Auth;
 use crate::users::entity as users;
 
@@ -40,7 +40,8 @@ pub async fn find_user(auth: &Auth, username: &str) -> Result<User, LifecycleErr
 }
 
 /// Sets a new password and ends every credential issued before it: all API tokens, every
-/// JWT (access and refresh, through the per-user revocation time) and every session.
+/// JWT (access and refresh, through the per-user revocation time), every session and every
+/// OAuth2 grant (its access and refresh tokens and pending codes).
 ///
 /// # Errors
 /// Unknown user or store failure.
@@ -51,11 +52,12 @@ pub async fn change_password(auth: &Auth, username: &str, password: &str) -> Res
     token::revoke_user_tokens(auth.db(), user.id).await?;
     jwt::revoke_all(auth.db(), user.id).await?;
     session::end_user_sessions(auth, user.id).await?;
+    oauth2::revoke_user_grants(auth.db(), user.id).await?;
     Ok(user)
 }
 
-/// Sets `is_active`. Deactivation ends the user's sessions; every other credential is
-/// refused while the user is inactive (the schemes check `is_active` on each request), and
+/// Sets `is_active`. Deactivation ends the user's sessions; every other credential (API
+/// tokens, JWTs, OAuth2 tokens) is refused while the user is inactive (the schemes check `is_active` on each request), and
 /// unexpired ones work again after re-activation.
 ///
 /// # Errors
@@ -82,6 +84,7 @@ pub async fn delete_user(auth: &Auth, username: &str) -> Result<(), LifecycleErr
     token::revoke_user_tokens(auth.db(), user.id).await?;
     jwt::revoke_all(auth.db(), user.id).await?;
     session::end_user_sessions(auth, user.id).await?;
+    oauth2::delete_user_data(auth.db(), user.id).await?;
     users::Entity::delete_by_id(user.id).exec(auth.db()).await?;
     Ok(())
 }
@@ -95,7 +98,7 @@ pub struct FlushCounts {
     pub refresh_tokens: u64,
     /// Expired server-side sessions (database store).
     pub sessions: u64,
-    /// Expired OAuth2 grants and tokens.
+    /// Expired OAuth2 codes, access tokens and refresh tokens, and grants left without any.
     pub oauth2: u64,
 }
 
@@ -108,6 +111,6 @@ pub async fn flush_expired(auth: &Auth) -> Result<FlushCounts, AuthError> {
         api_tokens: token::delete_expired_tokens(auth.db()).await?,
         refresh_tokens: jwt::delete_expired(auth.db()).await?,
         sessions: crate::sessions::delete_expired(auth.db()).await?,
-        ..FlushCounts::default()
+        oauth2: oauth2::delete_expired(auth.db()).await?,
     })
 }

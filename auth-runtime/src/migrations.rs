@@ -7,7 +7,13 @@ use sea_orm_migration::schema::*;
 
 /// Every migration of the framework, in order. Add them to your own `MigratorTrait`.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateUsers), Box::new(CreateAuthTokens), Box::new(CreateAuthSettings), Box::new(CreateJwtTables)]
+    vec![
+        Box::new(CreateUsers),
+        Box::new(CreateAuthTokens),
+        Box::new(CreateAuthSettings),
+        Box::new(CreateJwtTables),
+        Box::new(CreateOAuth2Tables),
+    ]
 }
 
 /// A migrator with only the framework's migrations.
@@ -204,6 +210,119 @@ impl MigrationTrait for CreateJwtTables {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in ["auth_sessions", "auth_revocations", "jwt_refresh_tokens"] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates the OAuth2 authorization server's tables: `oauth2_applications` (clients, secrets
+/// as SHA-256 digests), `oauth2_grants` (one per consent or client-credentials issuance),
+/// `oauth2_authorization_codes`, `oauth2_access_tokens` and `oauth2_refresh_tokens` (codes
+/// and tokens as SHA-256 digests, each linked to its grant).
+#[derive(Debug)]
+pub struct CreateOAuth2Tables;
+
+impl MigrationName for CreateOAuth2Tables {
+    fn name(&self) -> &str {
+        "m20261130_000005_create_oauth2_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateOAuth2Tables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("oauth2_applications")
+                    .if_not_exists()
+                    .col(big_pk_auto("id"))
+                    .col(string_len_uniq("client_id", 100))
+                    .col(string_len_null("client_secret_digest", 64))
+                    .col(string_len("client_type", 16))
+                    .col(text("grant_types"))
+                    .col(text("redirect_uris"))
+                    .col(text("scopes"))
+                    .col(string_len("name", 255))
+                    .col(big_integer_null("owner_id"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("oauth2_grants")
+                    .if_not_exists()
+                    .col(big_pk_auto("id"))
+                    .col(big_integer("application_id"))
+                    .col(big_integer_null("user_id"))
+                    .col(string_len("kind", 32))
+                    .col(text("scope"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone_null("revoked_at"))
+                    .to_owned(),
+            )
+            .await?;
+        for col in ["application_id", "user_id", "created_at"] {
+            index(manager, "oauth2_grants", col).await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table("oauth2_authorization_codes")
+                    .if_not_exists()
+                    .col(big_pk_auto("id"))
+                    .col(string_len_uniq("digest", 64))
+                    .col(big_integer("application_id"))
+                    .col(big_integer("grant_id"))
+                    .col(big_integer("user_id"))
+                    .col(text("redirect_uri"))
+                    .col(text("scope"))
+                    .col(string_len("code_challenge", 128))
+                    .col(string_len("code_challenge_method", 16))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("expires_at"))
+                    .col(boolean("used").default(false))
+                    .to_owned(),
+            )
+            .await?;
+        for col in ["grant_id", "user_id", "expires_at"] {
+            index(manager, "oauth2_authorization_codes", col).await?;
+        }
+        for table in ["oauth2_access_tokens", "oauth2_refresh_tokens"] {
+            let mut t = Table::create();
+            t.table(table)
+                .if_not_exists()
+                .col(big_pk_auto("id"))
+                .col(string_len_uniq("digest", 64))
+                .col(big_integer("application_id"))
+                .col(big_integer("grant_id"))
+                .col(big_integer_null("user_id"))
+                .col(text("scope"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("expires_at"));
+            if table == "oauth2_refresh_tokens" {
+                t.col(timestamp_with_time_zone_null("rotated_at"));
+            }
+            t.col(timestamp_with_time_zone_null("revoked_at"));
+            manager.create_table(t.to_owned()).await?;
+            for col in ["grant_id", "user_id", "expires_at"] {
+                index(manager, table, col).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            "oauth2_refresh_tokens",
+            "oauth2_access_tokens",
+            "oauth2_authorization_codes",
+            "oauth2_grants",
+            "oauth2_applications",
+        ] {
             manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())

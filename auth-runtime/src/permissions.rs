@@ -97,6 +97,60 @@ impl Permission for IsAuthenticatedOrReadOnly {
     }
 }
 
+/// Allows principals authenticated by the OAuth2 scheme (an opaque access token), user or
+/// client. Combine it to give OAuth2 requests their own rule, e.g.
+/// `HasScope("write") & (IsOAuth2 | IsAdminUser)`: an OAuth2 token needs the scope, anyone
+/// else must be staff.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IsOAuth2;
+
+impl Permission for IsOAuth2 {
+    fn has_permission(&self, _: &HttpRequest, principal: Option<&Principal>) -> bool {
+        principal.is_some_and(|p| p.scopes().is_some())
+    }
+}
+
+/// Requires an OAuth2 scope (Django OAuth Toolkit's `TokenHasScope`), e.g.
+/// `#[permission(HasScope("write"))]`.
+///
+/// - Anonymous: refused (401 with the chain's challenges).
+/// - A principal authenticated by the OAuth2 scheme: allowed when its token has the scope;
+///   otherwise 403 `insufficient_scope` with the RFC 6750 section 3.1 challenge
+///   `Bearer realm="api", error="insufficient_scope", scope="write"`.
+/// - Any other principal (Basic, Token, Session, Jwt): allowed. Scopes limit what a user
+///   delegated to a client; a user who authenticates directly acts with their own authority,
+///   so scopes do not apply (DOT's `IsAuthenticatedOrTokenHasScope`). Decide for those
+///   principals with another permission: `HasScope("write") & (IsOAuth2 | IsAdminUser)`, or
+///   `HasScope("write") & IsOAuth2` to accept OAuth2 tokens only.
+#[derive(Debug, Clone, Copy)]
+pub struct HasScope(pub &'static str);
+
+impl Permission for HasScope {
+    fn has_permission(&self, _: &HttpRequest, principal: Option<&Principal>) -> bool {
+        match principal {
+            None => false,
+            Some(p) => p.scopes().is_none_or(|scopes| scopes.iter().any(|s| s == self.0)),
+        }
+    }
+
+    fn denial(&self, req: &HttpRequest, _principal: &Principal) -> AuthError {
+        let realm = req
+            .app_data::<Auth>()
+            .and_then(|a| a.config::<crate::schemes::OAuth2Config>())
+            .map_or_else(|| "api".to_owned(), |c| c.realm.clone());
+        let challenge = format!(
+            "Bearer realm={}, error=\"insufficient_scope\", scope={}",
+            crate::header::quote(&realm),
+            crate::header::quote(self.0)
+        );
+        AuthError::PermissionDenied {
+            detail: format!("The access token does not have the required scope \"{}\".", self.0).into(),
+            code: "insufficient_scope",
+            challenges: vec![challenge],
+        }
+    }
+}
+
 /// Both must allow (`A & B`). The 403 is the first refusing one's.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct And<A, B>(pub A, pub B);

@@ -52,6 +52,15 @@ pub enum SchemeData {
         /// Every claim of the token, including the app's extra claims.
         claims: Arc<serde_json::Map<String, serde_json::Value>>,
     },
+    /// An opaque OAuth2 access token of the OAuth2 scheme.
+    OAuth2 {
+        /// The `client_id` of the client the token was issued to.
+        client_id: String,
+        /// The token's scopes.
+        scopes: Vec<String>,
+        /// Primary key of the access-token record.
+        token_id: i64,
+    },
     /// Data of an application-defined scheme.
     Custom(Arc<str>),
 }
@@ -81,6 +90,15 @@ impl Principal {
     /// The username, if the principal is a user.
     pub fn username(&self) -> Option<&str> {
         self.user.as_ref().map(|u| u.username.as_str())
+    }
+
+    /// The OAuth2 scopes of the token that authenticated the request; `None` for every other
+    /// scheme.
+    pub fn scopes(&self) -> Option<&[String]> {
+        match &self.data {
+            SchemeData::OAuth2 { scopes, .. } => Some(scopes),
+            _ => None,
+        }
     }
 
     /// True for a staff user.

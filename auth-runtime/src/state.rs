@@ -14,7 +14,7 @@ use crate::passwords::{PasswordConfig, Passwords};
 use crate::permissions::{IsAuthenticated, Permission};
 use crate::principal::User;
 use crate::scheme::{Chain, ErasedChain, Scheme};
-use crate::schemes::{Basic, BasicConfig, JwtConfig, SessionConfig, Token, TokenConfig};
+use crate::schemes::{Basic, BasicConfig, JwtConfig, OAuth2Config, SessionConfig, Token, TokenConfig};
 use crate::secret::SecretKey;
 use crate::throttling::{LoginGuard, LoginKind, ThrottleConfig, ThrottleStore};
 use crate::users::{DbUserStore, UserStore};
@@ -65,6 +65,7 @@ impl Auth {
         .with_config(TokenConfig::default())
         .with_config(JwtConfig::default())
         .with_config(SessionConfig::default())
+        .with_config(OAuth2Config::default())
         .with_config(crate::schemes::jwt::KeyCache::default())
         .with_config(ThrottleConfig::default())
     }

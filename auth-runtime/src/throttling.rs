@@ -381,13 +381,16 @@ impl ThrottleStore {
     }
 }
 
+/// One GCRA limiter per scope and rate, keyed by whose requests.
+type Limiter = DefaultKeyedRateLimiter<String>;
+
 /// A failure counter: when its window started, and the failures since.
 type FailureCount = (Instant, std::sync::atomic::AtomicU32);
 
 /// In-process counters: a governor GCRA limiter per scope for request rates, and a moka
 /// cache of failure counters whose entries expire one window after the first failure.
 struct Memory {
-    limiters: Mutex<BTreeMap<(String, Rate), Arc<DefaultKeyedRateLimiter<String>>>>,
+    limiters: Mutex<BTreeMap<(String, Rate), Arc<Limiter>>>,
     failures: moka::sync::Cache<String, Arc<FailureCount>>,
     window: u64,
 }
@@ -457,7 +460,14 @@ impl RedisCounters {
             .conn
             .get_or_try_init(|| async {
                 let client = redis::Client::open(self.url.as_str()).map_err(|e| StoreError(e.to_string()))?;
-                redis::aio::ConnectionManager::new(client).await.map_err(|e| StoreError(e.to_string()))
+                // Bounded: a Redis that does not answer is a store fault within seconds, not a hang.
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Duration::from_secs(2))
+                    .set_response_timeout(Duration::from_secs(2))
+                    .set_number_of_retries(1);
+                redis::aio::ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(|e| StoreError(e.to_string()))
             })
             .await?;
         Ok(conn.clone())

@@ -1,7 +1,11 @@
-//! The books resource: reading needs any authenticated principal, writing needs staff.
+//! The books resource: reading needs any authenticated principal (an OAuth2 client too).
+//! Writing: a request authenticated by an OAuth2 token needs the `write` scope, whoever the
+//! user is (else 403 `insufficient_scope`); any other request needs a staff user (else 403
+//! `permission_denied`).
 
 use actix_web::{HttpResponse, web};
 use auth_runtime::http::JsonObject;
+use auth_runtime::permissions::{HasScope, IsOAuth2};
 use auth_runtime::{Auth, AuthError, permission};
 use sea_orm::ActiveValue::Set;
 use sea_orm::QueryOrder;
@@ -86,8 +90,9 @@ pub async fn get(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, AuthErr
     Ok(HttpResponse::Ok().json(book))
 }
 
-/// `POST /api/books` `{"title", "author"}`: staff only; 201 with the book.
-#[permission(IsAuthenticated & IsAdminUser)]
+/// `POST /api/books` `{"title", "author"}`: an OAuth2 token with `write`, or a staff user;
+/// 201 with the book.
+#[permission(IsAuthenticated & HasScope("write") & (IsOAuth2 | IsAdminUser))]
 pub async fn create(auth: Auth, body: JsonObject<NewBook>) -> Result<HttpResponse, AuthError> {
     let NewBook { title, author } = body.into_inner();
     for (name, value) in [("title", &title), ("author", &author)] {
@@ -101,8 +106,9 @@ pub async fn create(auth: Auth, body: JsonObject<NewBook>) -> Result<HttpRespons
     Ok(HttpResponse::Created().json(book))
 }
 
-/// `DELETE /api/books/{id}`: staff only; 204, or 404 when there is no such book.
-#[permission(IsAuthenticated & IsAdminUser)]
+/// `DELETE /api/books/{id}`: an OAuth2 token with `write`, or a staff user; 204, or 404
+/// when there is no such book.
+#[permission(IsAuthenticated & HasScope("write") & (IsOAuth2 | IsAdminUser))]
 pub async fn delete(auth: Auth, id: web::Path<i64>) -> Result<HttpResponse, AuthError> {
     let result = entity::Entity::delete_by_id(id.into_inner()).exec(auth.db()).await?;
     if result.rows_affected == 0 {

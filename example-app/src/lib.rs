@@ -14,8 +14,8 @@ use auth_runtime::ThrottleConfig;
 use auth_runtime::http::{self as auth_http, not_allowed};
 use auth_runtime::sessions::Sessions;
 use auth_runtime::{
-    Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, Principal, SecretKey, SessionConfig, TokenConfig,
-    authentication, permission,
+    Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, OAuth2Config, Principal, SchemeData, SecretKey,
+    SessionConfig, TokenConfig, authentication, permission,
 };
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -36,7 +36,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://example-app.sqlite3?mode=rwc";
 /// Values come from these defaults, then `example-app.toml` (optional), then `AUTH_*`
 /// environment variables (`AUTH_TOKEN_TTL` sets `token.ttl`, in seconds).
 #[derive(Debug, Clone, Serialize, Deserialize, AuthSettings)]
-#[auth(chain(Session, Basic, Token, Jwt), permission(IsAuthenticated))]
+#[auth(chain(Session, Basic, Token, Jwt, OAuth2), permission(IsAuthenticated))]
 #[serde(default)]
 pub struct Settings {
     /// HTTP Basic: the realm of the challenge.
@@ -51,6 +51,9 @@ pub struct Settings {
     /// JWTs: lifetimes (`access_lifetime`, `refresh_lifetime`, seconds), rotation, keys.
     #[auth(jwt)]
     pub jwt: JwtConfig,
+    /// OAuth2: token lifetimes (seconds), scopes, issuer (`AUTH_ISSUER`).
+    #[auth(oauth2)]
+    pub oauth2: OAuth2Config,
     /// Throttling: `anon` and `user` rates (DRF syntax, e.g. `100/min`), scopes, and the
     /// login lockout (`login_failures`, default `10/60s`).
     #[auth(throttle)]
@@ -71,6 +74,7 @@ impl Default for Settings {
             token: TokenConfig::default(),
             session: SessionConfig { cookie_secure: false, ..SessionConfig::default() },
             jwt: JwtConfig { rotate_refresh_tokens: true, blacklist_after_rotation: true, ..JwtConfig::default() },
+            oauth2: OAuth2Config::default(),
             throttle: ThrottleConfig::default(),
             secret_key: None,
         }
@@ -79,7 +83,8 @@ impl Default for Settings {
 
 impl Settings {
     /// Loads the settings: defaults, then `example-app.toml` if present, then `AUTH_*`
-    /// environment variables (`AUTH_<SECTION>_<FIELD>` sets `<section>.<field>`).
+    /// environment variables (`AUTH_<SECTION>_<FIELD>` sets `<section>.<field>`; `AUTH_ISSUER`
+    /// sets `oauth2.issuer`).
     ///
     /// # Errors
     /// A value of the wrong type (e.g. `AUTH_TOKEN_TTL=soon`).
@@ -88,6 +93,9 @@ impl Settings {
             .merge(Toml::file("example-app.toml"))
             .merge(Env::prefixed("AUTH_").map(|key| {
                 let key = key.as_str().to_ascii_lowercase();
+                if key == "issuer" {
+                    return "oauth2.issuer".into();
+                }
                 if key == "login_failures" {
                     return "throttle.login_failures".into();
                 }
@@ -196,11 +204,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/token/whoami", "GET, HEAD").get(token_whoami))
         .service(resource("/api/session/whoami", "GET, HEAD").get(session_whoami))
         .service(resource("/api/jwt/whoami", "GET, HEAD").get(jwt_whoami))
+        .service(resource("/api/oauth2/whoami", "GET, HEAD").get(oauth2_whoami))
         .service(resource("/api/books", "GET, HEAD, POST").get(books::list).post(books::create))
         // Only numeric ids route here, so `/api/books/abc` is a routing 404, before authentication.
         .service(resource("/api/books/{id:[0-9]+}", "GET, HEAD, DELETE").get(books::get).delete(books::delete))
         .service(resource("/api/admin/users", "GET, HEAD").get(admin_users))
         .configure(auth_runtime::endpoints::session_routes)
+        .configure(auth_runtime::endpoints::oauth2_routes)
         .service(
             web::scope("/api/auth")
                 .configure(auth_runtime::endpoints::token_routes)
@@ -222,12 +232,20 @@ async fn health(auth: Auth) -> HttpResponse {
     }
 }
 
-/// The body of every whoami route.
+/// The body of every whoami route: `{"username", "scheme"}`, plus `"scopes"` for an OAuth2
+/// token, and `"client_id"` for a client-credentials token (whose `username` is null).
 fn describe(principal: &Principal) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({
+    let mut body = serde_json::json!({
         "username": principal.username(),
         "scheme": principal.scheme,
-    }))
+    });
+    if let SchemeData::OAuth2 { client_id, scopes, .. } = &principal.data {
+        body["scopes"] = scopes.clone().into();
+        if principal.user.is_none() {
+            body["client_id"] = client_id.clone().into();
+        }
+    }
+    HttpResponse::Ok().json(body)
 }
 
 /// `GET /api/whoami`: the default chain and permission (no annotation needed).
@@ -265,6 +283,12 @@ async fn session_whoami(principal: Principal) -> HttpResponse {
 /// `GET /api/jwt/whoami`: only JWT access tokens.
 #[authentication(Jwt)]
 async fn jwt_whoami(principal: Principal) -> HttpResponse {
+    describe(&principal)
+}
+
+/// `GET /api/oauth2/whoami`: only OAuth2 access tokens (a user's or a client's).
+#[authentication(OAuth2)]
+async fn oauth2_whoami(principal: Principal) -> HttpResponse {
     describe(&principal)
 }
 

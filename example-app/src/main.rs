@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use actix_web::HttpServer;
 use anyhow::{Context, bail};
 use auth_runtime::lifecycle::{self, LifecycleError};
+use auth_runtime::schemes::oauth2::{self, ApplicationError, GrantType, NewApplication};
 use auth_runtime::schemes::token;
 use auth_runtime::users::{self, CreateUserError, NewUser};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use example_app::{DEFAULT_DATABASE_URL, Settings, app, build_state, connect};
 
-/// The reference application of auth-runtime: a books API protected by Basic and Token.
+/// The reference application of auth-runtime: a books API protected by Basic, Token,
+/// sessions, JWTs and OAuth2.
 #[derive(Debug, Parser)]
 #[command(name = "example-app", version)]
 struct Cli {
@@ -59,6 +61,25 @@ enum Command {
         #[arg(long)]
         expires_in: Option<u64>,
     },
+    /// Register an OAuth2 client and print `{"client_id": "...", "client_secret": "..."}` on
+    /// one line (the secret is shown once and stored hashed; null for a public client).
+    CreateClient {
+        /// Display name, shown on the consent page.
+        name: String,
+        /// A grant the client may use (repeat for several).
+        #[arg(long, value_enum, required = true)]
+        grant: Vec<GrantArg>,
+        /// A redirect URI (repeat for several); authorization-code clients need one.
+        #[arg(long = "redirect-uri")]
+        redirect_uri: Vec<String>,
+        /// A public client (no secret; e.g. a native or browser app). Cannot use client
+        /// credentials.
+        #[arg(long)]
+        public: bool,
+        /// A scope the client may request (repeat, or space-separated); default: all scopes.
+        #[arg(long)]
+        scope: Vec<String>,
+    },
     /// Set a new password; every credential issued before stops working.
     ChangePassword {
         /// The user.
@@ -84,6 +105,24 @@ enum Command {
     },
     /// Delete expired credentials and print the counts as one JSON line.
     FlushExpiredTokens,
+}
+
+/// The `--grant` values of `create-client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GrantArg {
+    /// The authorization code grant with PKCE (and refresh tokens).
+    AuthorizationCode,
+    /// The client credentials grant (confidential clients only).
+    ClientCredentials,
+}
+
+impl From<GrantArg> for GrantType {
+    fn from(g: GrantArg) -> Self {
+        match g {
+            GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
+            GrantArg::ClientCredentials => GrantType::ClientCredentials,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -167,6 +206,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ttl = expires_in.or(settings.token.ttl);
             let issued = token::create_token(auth.db(), user.id, ttl).await?;
             println!("{}", issued.key);
+        }
+        Command::CreateClient { name, grant, redirect_uri, public, scope } => {
+            let new = NewApplication {
+                name,
+                grant_types: grant.into_iter().map(GrantType::from).collect(),
+                redirect_uris: redirect_uri,
+                public,
+                scopes: scope,
+                owner_id: None,
+            };
+            let created = match oauth2::create_application(&auth, new).await {
+                Ok(created) => created,
+                Err(ApplicationError::Invalid(message)) => bail!("{message}"),
+                Err(ApplicationError::Auth(e)) => bail!("{e}"),
+            };
+            println!(
+                "{{\"client_id\": {}, \"client_secret\": {}}}",
+                serde_json::Value::from(created.record.client_id),
+                serde_json::Value::from(created.client_secret)
+            );
         }
         Command::ChangePassword { username, password_stdin } => {
             lifecycle::find_user(&auth, &username).await.map_err(user_error)?;

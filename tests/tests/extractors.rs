@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The `Principal` / `MaybePrincipal` extractors and the `#[authentication]` /
 //! `#[permission]` attributes on handlers of our own, served over real HTTP.
 

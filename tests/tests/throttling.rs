@@ -198,18 +198,33 @@ db_test!(session_and_html_logins_are_locked_too, settings = lockout(2), |app| {
 
 db_test!(
     success_resets_the_username_count,
-    settings =
-        with_throttle(ThrottleConfig { login_failures: Rate { num: 3, window: 60 }, ..ThrottleConfig::default() }),
+    settings = with_throttle(ThrottleConfig {
+        login_failures: Rate { num: 3, window: 60 },
+        num_proxies: 1,
+        ..ThrottleConfig::default()
+    }),
     |app| {
         app.user("alice", "pw", false).await;
-        // Two failures, a success, two failures: never three in a row, so never locked by name.
-        // (The IP counter is not reset by a success; it allows 3 too, so use 2 + 1 here.)
-        assert_eq!(obtain(&app, "alice", "bad").await.status(), 400);
-        assert_eq!(obtain(&app, "alice", "bad").await.status(), 400);
-        assert_eq!(obtain(&app, "alice", "pw").await.status(), 200);
-        let res = obtain(&app, "alice", "bad").await;
-        // The IP has now 3 failures: locked by IP (the username count restarted at 1).
-        assert_throttled(res, 60, "ip").await.max(0);
+        // Each attempt comes from another client IP (one trusted proxy reports it), so only the
+        // username's count can lock.
+        let from = |ip: &'static str, pw: &'static str| {
+            app.client
+                .post(app.url("/api/auth/token"))
+                .header("X-Forwarded-For", ip)
+                .json(&json!({"username": "alice", "password": pw}))
+                .send()
+        };
+        assert_eq!(from("198.51.100.1", "bad").await.unwrap().status(), 400);
+        assert_eq!(from("198.51.100.2", "bad").await.unwrap().status(), 400);
+        assert_eq!(from("198.51.100.3", "pw").await.unwrap().status(), 200, "two failures: not locked yet");
+        // Without the reset these would be failures 3 and 4, and the next attempt locked.
+        assert_eq!(from("198.51.100.4", "bad").await.unwrap().status(), 400);
+        assert_eq!(from("198.51.100.5", "bad").await.unwrap().status(), 400);
+        assert_eq!(from("198.51.100.6", "pw").await.unwrap().status(), 200, "the success reset the count");
+        for ip in ["198.51.100.7", "198.51.100.8", "198.51.100.9"] {
+            assert_eq!(from(ip, "bad").await.unwrap().status(), 400);
+        }
+        assert_throttled(from("198.51.100.10", "pw").await.unwrap(), 60, "three failures in a row lock the name").await;
     }
 );
 

@@ -81,6 +81,8 @@ pub async fn revoke_all_tokens(auth: Auth, principal: Principal) -> Result<HttpR
 }
 
 pub mod jwt;
+pub mod oauth2;
 pub mod session;
 pub use jwt::jwt_routes;
+pub use oauth2::oauth2_routes;
 pub use session::session_routes;

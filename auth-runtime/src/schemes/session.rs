@@ -282,8 +282,13 @@ pub async fn end_user_sessions(auth: &Auth, user_id: i64) -> Result<(), AuthErro
     Ok(())
 }
 
-/// The user of a valid logged-in session, or `None`.
-async fn session_user(req: &HttpRequest, auth: &Auth) -> Result<Option<User>, AuthError> {
+/// The user of a valid logged-in session, or `None` (no session, logged out, expired, user
+/// gone or inactive, password changed, sessions ended). Does not check CSRF: callers that
+/// act on an unsafe request check it with [`check_csrf`].
+///
+/// # Errors
+/// 503 on a store failure.
+pub async fn session_user(req: &HttpRequest, auth: &Auth) -> Result<Option<User>, AuthError> {
     let session = req.get_session();
     let Ok(Some(user_id)) = session.get::<i64>(USER_ID_KEY) else { return Ok(None) };
     let Some(stored) = auth.users().by_id(user_id).await? else { return Ok(None) };
