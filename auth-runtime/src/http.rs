@@ -38,10 +38,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonOrForm<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req.app_data::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0);
-        let is_form = req.content_type().eq_ignore_ascii_case("application/x-www-form-urlencoded");
+        let ct = req.content_type().to_ascii_lowercase();
+        let is_form = ct == "application/x-www-form-urlencoded";
+        // JSON needs its media type: a `text/plain` body is one that browsers send cross-site
+        // without a preflight, so it must not pass for JSON.
+        let is_json = ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"));
         let body = read_body(req, payload, limit);
         Box::pin(async move {
             let bytes = body.await?;
+            if !is_form && !is_json {
+                return Err(AuthError::InvalidRequest(
+                    "Unsupported Content-Type: send application/json or application/x-www-form-urlencoded.".into(),
+                ));
+            }
             decode(&bytes, is_form).map(JsonOrForm)
         })
     }

@@ -752,3 +752,37 @@ db_test!(closed_database_is_503_and_health_says_so, |app| {
         .unwrap();
     assert_error(res, 503, "service_unavailable", "login").await;
 });
+
+// Found by the adversarial review: a `text/plain` body (which browsers send cross-site without
+// a preflight) must not pass for JSON on the login endpoints.
+db_test!(login_bodies_need_a_json_or_form_content_type, |app| {
+    app.user("alice", "pw", false).await;
+    for path in ["/api/auth/token", "/api/auth/jwt/create"] {
+        for ct in ["text/plain", "multipart/form-data; boundary=x", "application/xml"] {
+            let res = app
+                .client
+                .post(app.url(path))
+                .header("Content-Type", ct)
+                .body(r#"{"username": "alice", "password": "pw"}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_error(res, 400, "invalid_request", &format!("{path} as {ct}")).await;
+        }
+    }
+});
+
+// A form login without its CSRF field is refused for CSRF first, whatever else is missing.
+db_test!(empty_form_logins_are_csrf_failures, |app| {
+    for path in ["/api/auth/login", "/accounts/login"] {
+        let res = app
+            .client
+            .post(app.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("")
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, 403, "csrf_failed", path).await;
+    }
+});

@@ -18,14 +18,11 @@ use crate::state::Auth;
 /// Registers `GET /api/auth/csrf`, `POST /api/auth/login`, `POST /api/auth/logout`,
 /// `GET`/`POST /accounts/login`, each 405 for other methods.
 pub fn session_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/auth/csrf").get(csrf).default_service(not_allowed("GET, HEAD")))
+    cfg.service(web::resource("/api/auth/csrf").get(csrf).default_service(not_allowed("GET")))
         .service(web::resource("/api/auth/login").post(login).default_service(not_allowed("POST")))
         .service(web::resource("/api/auth/logout").post(logout).default_service(not_allowed("POST")))
         .service(
-            web::resource("/accounts/login")
-                .get(login_page)
-                .post(login_form)
-                .default_service(not_allowed("GET, HEAD, POST")),
+            web::resource("/accounts/login").get(login_page).post(login_form).default_service(not_allowed("GET, POST")),
         );
 }
 
@@ -39,12 +36,11 @@ pub async fn csrf(req: HttpRequest, auth: Auth) -> HttpResponse {
         .json(serde_json::json!({ "csrf_token": token }))
 }
 
-/// A login body: the credentials and, for HTML forms, the CSRF field and `next`.
+/// A login body: the credentials and, for HTML forms, `next` (the CSRF field is read first).
 #[derive(Debug, serde::Deserialize)]
 struct LoginForm {
     username: String,
     password: String,
-    csrfmiddlewaretoken: Option<String>,
     next: Option<String>,
 }
 
@@ -58,9 +54,12 @@ async fn csrf_then_body(req: &HttpRequest, auth: &Auth, payload: &mut Payload) -
         session::check_csrf(req, auth, None)?;
         return Ok(JsonOrForm::<LoginForm>::from_request(req, payload).await?.0);
     }
-    let form = JsonOrForm::<LoginForm>::from_request(req, payload).await?.0;
-    session::check_csrf(req, auth, form.csrfmiddlewaretoken.as_deref())?;
-    Ok(form)
+    // Read the form loosely first, so that a missing CSRF field is a 403 whatever else is
+    // missing; only then does the body have to be a complete login.
+    let fields = JsonOrForm::<std::collections::HashMap<String, String>>::from_request(req, payload).await?.0;
+    session::check_csrf(req, auth, fields.get(CSRF_FORM_FIELD).map(String::as_str))?;
+    let value = serde_json::to_value(fields).map_err(|e| AuthError::InvalidRequest(e.to_string().into()))?;
+    serde_json::from_value(value).map_err(|e| AuthError::InvalidRequest(format!("Invalid form body: {e}.").into()))
 }
 
 /// `POST /api/auth/login` `{"username", "password"}` with `X-CSRFToken` -> 200
