@@ -10,7 +10,8 @@
 //! - Permissions: `#[permission(IsAuthenticated & IsAdminUser)]`; see [`permissions`].
 //! - The principal: the [`Principal`] and [`MaybePrincipal`] extractors.
 //! - State: [`Auth`], built from the settings and registered with `App::app_data`.
-//! - Storage: sea-orm entities and [`migrations`] for SQLite and PostgreSQL.
+//! - Storage: sea-orm entities and [`migrations`] for SQLite and PostgreSQL, opened with
+//!   [`db::connect`]; the hot-path reads in [`reads`]; the principal cache in [`cache`].
 //!
 //! Errors are one type, [`AuthError`], rendered as `{"detail", "code"}` JSON.
 
@@ -18,6 +19,8 @@
 
 extern crate self as auth_runtime;
 
+pub mod cache;
+pub mod db;
 pub mod endpoints;
 pub mod error;
 pub mod header;
@@ -27,6 +30,7 @@ pub mod migrations;
 pub mod passwords;
 pub mod permissions;
 pub mod principal;
+pub mod reads;
 pub mod scheme;
 pub mod schemes;
 pub mod secret;
@@ -40,6 +44,8 @@ pub mod users;
 pub mod __private;
 
 pub use auth_macros::{AuthSettings, authentication, permission, throttle};
+pub use cache::CacheConfig;
+pub use db::PoolConfig;
 pub use error::AuthError;
 pub use principal::{MaybePrincipal, Principal, SchemeData, User};
 pub use scheme::{Chain, Outcome, Scheme};

@@ -4,6 +4,7 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::cache::Subject;
 use crate::error::AuthError;
 use crate::principal::User;
 use crate::schemes::{jwt, oauth2, session, token};
@@ -49,10 +50,11 @@ pub async fn change_password(auth: &Auth, username: &str, password: &str) -> Res
     let user = find_user(auth, username).await?;
     let hash = auth.passwords().hash(password).await?;
     auth.users().set_password_hash(user.id, &hash).await?;
-    token::revoke_user_tokens(auth.db(), user.id).await?;
-    jwt::revoke_all(auth.db(), user.id).await?;
+    auth.revoked(Subject::User(user.id)).await;
+    token::revoke_user_tokens(auth, user.id).await?;
+    jwt::revoke_all(auth, user.id).await?;
     session::end_user_sessions(auth, user.id).await?;
-    oauth2::revoke_user_grants(auth.db(), user.id).await?;
+    oauth2::revoke_user_grants(auth, user.id).await?;
     Ok(user)
 }
 
@@ -72,6 +74,8 @@ pub async fn set_active(auth: &Auth, username: &str, active: bool) -> Result<Use
     if !active {
         session::end_user_sessions(auth, user.id).await?;
     }
+    // Cached principals carry `is_active`: drop them either way.
+    auth.revoked(Subject::User(user.id)).await;
     Ok(User { is_active: active, ..user })
 }
 
@@ -81,11 +85,12 @@ pub async fn set_active(auth: &Auth, username: &str, active: bool) -> Result<Use
 /// Unknown user or store failure.
 pub async fn delete_user(auth: &Auth, username: &str) -> Result<(), LifecycleError> {
     let user = find_user(auth, username).await?;
-    token::revoke_user_tokens(auth.db(), user.id).await?;
-    jwt::revoke_all(auth.db(), user.id).await?;
+    token::revoke_user_tokens(auth, user.id).await?;
+    jwt::revoke_all(auth, user.id).await?;
     session::end_user_sessions(auth, user.id).await?;
-    oauth2::delete_user_data(auth.db(), user.id).await?;
+    oauth2::delete_user_data(auth, user.id).await?;
     users::Entity::delete_by_id(user.id).exec(auth.db()).await?;
+    auth.revoked(Subject::User(user.id)).await;
     Ok(())
 }
 

@@ -27,6 +27,9 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
+use crate::cache::{CacheConfig, GenCache, Key as CacheKey, Subject};
 use crate::error::AuthError;
 use crate::schemes::session::{SessionConfig, SessionStoreKind, USER_ID_KEY};
 use crate::state::Auth;
@@ -110,6 +113,26 @@ impl DbSessionStore {
     }
 }
 
+impl DbSessionStore {
+    /// The unexpired state of `key` and when it expires.
+    async fn load_with_expiry(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<(HashMap<String, String>, chrono::DateTime<Utc>)>, LoadError> {
+        let row = entity::Entity::find_by_id(digest(key.as_ref()))
+            .filter(entity::Column::ExpiresAt.gt(Utc::now()))
+            .one(&self.db)
+            .await
+            .map_err(|e| LoadError::Other(unavailable(e)))?;
+        match row {
+            None => Ok(None),
+            Some(row) => serde_json::from_str(&row.state)
+                .map(|state| Some((state, row.expires_at)))
+                .map_err(|e| LoadError::Deserialization(e.into())),
+        }
+    }
+}
+
 /// A new session key: 32 bytes from the OS CSPRNG, base64url (43 characters).
 fn new_key() -> String {
     use base64::Engine;
@@ -120,15 +143,7 @@ fn new_key() -> String {
 
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
-        let row = entity::Entity::find_by_id(digest(key.as_ref()))
-            .filter(entity::Column::ExpiresAt.gt(Utc::now()))
-            .one(&self.db)
-            .await
-            .map_err(|e| LoadError::Other(unavailable(e)))?;
-        match row {
-            None => Ok(None),
-            Some(row) => serde_json::from_str(&row.state).map(Some).map_err(|e| LoadError::Deserialization(e.into())),
-        }
+        Ok(self.load_with_expiry(key).await?.map(|(state, _)| state))
     }
 
     async fn save(&self, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, SaveError> {
@@ -184,13 +199,29 @@ pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, AuthError> {
     Ok(entity::Entity::delete_many().filter(entity::Column::ExpiresAt.lte(Utc::now())).exec(db).await?.rows_affected)
 }
 
-/// The store chosen by the settings: the database (default) or Redis.
+/// Where [`AuthSessionStore`] keeps sessions.
 #[derive(Clone)]
-pub enum AuthSessionStore {
+pub enum StoreBackend {
     /// `auth_sessions` through sea-orm.
     Database(DbSessionStore),
     /// actix-session's Redis store, with keys hashed before they reach Redis.
     Redis(RedisSessionStore),
+}
+
+/// The store chosen by the settings, the database (default) or Redis, with a cache of loaded
+/// session states tied to the principal cache (see [`crate::cache`]): a session used again
+/// within the cache TTL costs no store read. A state changed or deleted here is dropped from
+/// the cache at once; a deleted logged-in session also revokes its user's cached entries on
+/// every instance.
+#[derive(Clone)]
+pub struct AuthSessionStore {
+    backend: StoreBackend,
+    states: GenCache<Arc<HashMap<String, String>>>,
+    auth: Auth,
+}
+
+fn state_key(key: &str) -> CacheKey {
+    GenCache::<Arc<HashMap<String, String>>>::key("session", key.as_bytes())
 }
 
 impl AuthSessionStore {
@@ -200,8 +231,10 @@ impl AuthSessionStore {
     /// A message when Redis cannot be reached or its URL is missing.
     pub async fn from_auth(auth: &Auth) -> Result<Self, String> {
         let config = auth.config::<SessionConfig>().cloned().unwrap_or_default();
-        match config.store {
-            SessionStoreKind::Database => Ok(AuthSessionStore::Database(DbSessionStore::new(auth.db().clone()))),
+        let max = auth.config::<CacheConfig>().map_or(100_000, |c| c.max_entries);
+        let states = auth.cache().users().sibling(max);
+        let backend = match config.store {
+            SessionStoreKind::Database => StoreBackend::Database(DbSessionStore::new(auth.db().clone())),
             SessionStoreKind::Redis => {
                 let url = config.redis_url.ok_or("the Redis session store needs session.redis_url")?;
                 let store = RedisSessionStore::builder(url)
@@ -209,27 +242,44 @@ impl AuthSessionStore {
                     .build()
                     .await
                     .map_err(|e| format!("cannot connect to Redis: {e}"))?;
-                Ok(AuthSessionStore::Redis(store))
+                StoreBackend::Redis(store)
             }
-        }
+        };
+        Ok(AuthSessionStore { backend, states, auth: auth.clone() })
     }
 }
 
 impl SessionStore for AuthSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
-        match self {
-            AuthSessionStore::Database(s) => s.load(key).await,
-            AuthSessionStore::Redis(s) => s.load(key).await.map_err(|e| match e {
-                LoadError::Other(e) => LoadError::Other(unavailable(e)),
-                other => other,
-            }),
+        let cache_key = state_key(key.as_ref());
+        if let Some(state) = self.states.get(&cache_key) {
+            return Ok(Some((*state).clone()));
         }
+        let snapshot = self.states.snapshot();
+        // A database session is cached no longer than it lives; a Redis one at most the TTL
+        // past its expiry (its absolute lifetime is checked on every request regardless).
+        let (state, expires_at) = match &self.backend {
+            StoreBackend::Database(s) => {
+                s.load_with_expiry(key).await?.map_or((None, None), |(s, e)| (Some(s), Some(e)))
+            }
+            StoreBackend::Redis(s) => (
+                s.load(key).await.map_err(|e| match e {
+                    LoadError::Other(e) => LoadError::Other(unavailable(e)),
+                    other => other,
+                })?,
+                None,
+            ),
+        };
+        if let Some(state) = &state {
+            self.states.insert(cache_key, snapshot, Arc::new(state.clone()), user_of(state), None, expires_at);
+        }
+        Ok(state)
     }
 
     async fn save(&self, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, SaveError> {
-        match self {
-            AuthSessionStore::Database(s) => s.save(state, ttl).await,
-            AuthSessionStore::Redis(s) => s.save(state, ttl).await,
+        match &self.backend {
+            StoreBackend::Database(s) => s.save(state, ttl).await,
+            StoreBackend::Redis(s) => s.save(state, ttl).await,
         }
     }
 
@@ -239,31 +289,43 @@ impl SessionStore for AuthSessionStore {
         state: HashMap<String, String>,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        match self {
-            AuthSessionStore::Database(s) => s.update(key, state, ttl).await,
-            AuthSessionStore::Redis(s) => s.update(key, state, ttl).await,
-        }
+        self.states.remove(&state_key(key.as_ref()));
+        let key = match &self.backend {
+            StoreBackend::Database(s) => s.update(key, state, ttl).await,
+            StoreBackend::Redis(s) => s.update(key, state, ttl).await,
+        }?;
+        self.states.remove(&state_key(key.as_ref()));
+        Ok(key)
     }
 
     async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
-        match self {
-            AuthSessionStore::Database(s) => s.update_ttl(key, ttl).await,
-            AuthSessionStore::Redis(s) => s.update_ttl(key, ttl).await,
+        match &self.backend {
+            StoreBackend::Database(s) => s.update_ttl(key, ttl).await,
+            StoreBackend::Redis(s) => s.update_ttl(key, ttl).await,
         }
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        match self {
-            AuthSessionStore::Database(s) => s.delete(key).await,
-            AuthSessionStore::Redis(s) => s.delete(key).await,
+        let cache_key = state_key(key.as_ref());
+        let user = self.states.get(&cache_key).and_then(|s| user_of(&s));
+        match &self.backend {
+            StoreBackend::Database(s) => s.delete(key).await?,
+            StoreBackend::Redis(s) => s.delete(key).await?,
         }
+        self.states.remove(&cache_key);
+        if let Some(user) = user {
+            // Other instances may hold this session's state: they drop the user's entries.
+            self.auth.revoked(Subject::User(user)).await;
+        }
+        Ok(())
     }
 }
 
 /// The session middleware: actix-session's `SessionMiddleware` on an [`AuthSessionStore`],
 /// configured from the [`SessionConfig`] of the [`Auth`] (cookie name `sessionid`,
-/// `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` as configured, idle timeout extended on
-/// every request), with store faults answered 503 instead of 500.
+/// `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` as configured, idle timeout extended when the
+/// state changes, which the Session scheme does rarely; see
+/// [`SessionConfig::expiry_refresh_percent`]), with store faults answered 503 instead of 500.
 ///
 /// ```ignore
 /// let sessions = Sessions::new(&auth).await?;
@@ -301,7 +363,7 @@ impl Sessions {
             .session_lifecycle(
                 PersistentSession::default()
                     .session_ttl(idle)
-                    .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                    .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
             )
             .build()
     }

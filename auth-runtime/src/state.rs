@@ -9,6 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use sea_orm::DatabaseConnection;
 
+use crate::cache::{CacheConfig, PrincipalCache, Subject};
 use crate::error::AuthError;
 use crate::passwords::{PasswordConfig, Passwords};
 use crate::permissions::{IsAuthenticated, Permission};
@@ -34,6 +35,9 @@ struct Inner {
     default_chain: ErasedChain,
     default_permission: Arc<dyn Permission + Send + Sync>,
     secret_key: SecretKey,
+    cache: PrincipalCache,
+    default_users: bool,
+    health: crate::db::HealthCheck,
 }
 
 /// The framework's state: database, user store, password hasher, scheme configurations,
@@ -60,8 +64,10 @@ impl Auth {
             default_chain: ErasedChain::of::<(Basic, Token)>(),
             default_permission: Arc::new(IsAuthenticated),
             secret_key,
+            default_users: true,
         }
         .with_config(BasicConfig::default())
+        .with_config(CacheConfig::default())
         .with_config(TokenConfig::default())
         .with_config(JwtConfig::default())
         .with_config(SessionConfig::default())
@@ -78,6 +84,54 @@ impl Auth {
     /// The user store.
     pub fn users(&self) -> &dyn UserStore {
         &*self.0.users
+    }
+
+    /// Whether users live in the default `users` table (so the hot-path reads of
+    /// [`crate::reads`] may join it), rather than an app's own [`UserStore`].
+    pub fn default_users(&self) -> bool {
+        self.0.default_users
+    }
+
+    /// Whether the database answered a ping (`SELECT 1`) in the last second: at most one
+    /// ping per second runs, concurrent callers share its answer, and it times out after
+    /// the pool's acquire timeout. For health endpoints.
+    pub async fn database_ok(&self) -> bool {
+        self.0.health.check(&self.0.db).await
+    }
+
+    /// The principal cache (see [`crate::cache`]).
+    pub fn cache(&self) -> &PrincipalCache {
+        &self.0.cache
+    }
+
+    /// Ends the cached principals of `subject` on this instance, and on the others through
+    /// the revocation bus. Every revocation path calls it after its database write, before
+    /// answering; an app that revokes credentials in its own code must call it too.
+    pub async fn revoked(&self, subject: Subject) {
+        self.0.cache.revoke(subject).await;
+    }
+
+    /// Connects the revocation bus of the principal cache (Redis pub/sub when
+    /// [`CacheConfig::redis_url`] is set, else on the Redis of the session or throttle store
+    /// when one is configured, else PostgreSQL `LISTEN/NOTIFY` on PostgreSQL) and
+    /// starts applying the other instances' revocations. Call it once at start-up, inside
+    /// the runtime; without it, other instances' revocations show after the cache TTL.
+    ///
+    /// # Errors
+    /// A message when Redis cannot be reached.
+    pub async fn start_revocation_bus(&self) -> Result<(), String> {
+        let mut config = self.config::<CacheConfig>().cloned().unwrap_or_default();
+        // Without a Redis URL of its own, the bus uses the Redis the sessions or throttles
+        // already share between instances.
+        if config.redis_url.is_none() {
+            let session =
+                self.config::<SessionConfig>().filter(|s| s.store == crate::schemes::session::SessionStoreKind::Redis);
+            let throttle =
+                self.config::<ThrottleConfig>().filter(|t| t.store == crate::throttling::ThrottleStoreKind::Redis);
+            config.redis_url =
+                session.and_then(|s| s.redis_url.clone()).or_else(|| throttle.and_then(|t| t.redis_url.clone()));
+        }
+        self.0.cache.connect_bus(&config, &self.0.db).await
     }
 
     /// The password hasher.
@@ -184,6 +238,7 @@ pub struct AuthBuilder {
     default_chain: ErasedChain,
     default_permission: Arc<dyn Permission + Send + Sync>,
     secret_key: SecretKey,
+    default_users: bool,
 }
 
 impl AuthBuilder {
@@ -213,6 +268,7 @@ impl AuthBuilder {
     /// Replaces the user store (an app's own user table).
     pub fn users(mut self, store: impl UserStore) -> Self {
         self.users = Arc::new(store);
+        self.default_users = false;
         self
     }
 
@@ -228,6 +284,8 @@ impl AuthBuilder {
             self.configs.get(&TypeId::of::<ThrottleConfig>()).and_then(|c| c.downcast_ref::<ThrottleConfig>());
         let store = ThrottleStore::new(&throttle.cloned().unwrap_or_default());
         self.configs.insert(TypeId::of::<ThrottleStore>(), Box::new(store));
+        let cache = self.configs.get(&TypeId::of::<CacheConfig>()).and_then(|c| c.downcast_ref::<CacheConfig>());
+        let cache = PrincipalCache::new(&cache.cloned().unwrap_or_default());
         Auth(Arc::new(Inner {
             db: self.db,
             users: self.users,
@@ -236,6 +294,9 @@ impl AuthBuilder {
             default_chain: self.default_chain,
             default_permission: self.default_permission,
             secret_key: self.secret_key,
+            cache,
+            default_users: self.default_users,
+            health: crate::db::HealthCheck::default(),
         }))
     }
 }

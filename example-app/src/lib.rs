@@ -10,16 +10,16 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpResponse, web};
-use auth_runtime::ThrottleConfig;
 use auth_runtime::http::{self as auth_http, not_allowed};
 use auth_runtime::sessions::Sessions;
 use auth_runtime::{
     Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, OAuth2Config, Principal, SchemeData, SecretKey,
     SessionConfig, TokenConfig, authentication, permission,
 };
+use auth_runtime::{CacheConfig, PoolConfig, ThrottleConfig};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use sea_orm::{Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +58,11 @@ pub struct Settings {
     /// login lockout (`login_failures`, default `10/60s`).
     #[auth(throttle)]
     pub throttle: ThrottleConfig,
+    /// The principal cache (`AUTH_CACHE_TTL`, `AUTH_CACHE_BASIC_TTL`, `AUTH_CACHE_REDIS_URL`, ...).
+    #[auth(cache)]
+    pub cache: CacheConfig,
+    /// The database pool (`AUTH_POOL_MAX_CONNECTIONS`, `AUTH_POOL_ACQUIRE_TIMEOUT_MS`, ...).
+    pub pool: PoolConfig,
     /// `AUTH_SECRET_KEY`: at least 32 bytes; generated and kept in the database when unset.
     #[serde(skip_serializing)]
     pub secret_key: Option<String>,
@@ -76,6 +81,8 @@ impl Default for Settings {
             jwt: JwtConfig { rotate_refresh_tokens: true, blacklist_after_rotation: true, ..JwtConfig::default() },
             oauth2: OAuth2Config::default(),
             throttle: ThrottleConfig::default(),
+            cache: CacheConfig::default(),
+            pool: PoolConfig::default(),
             secret_key: None,
         }
     }
@@ -99,7 +106,7 @@ impl Settings {
                 if key == "login_failures" {
                     return "throttle.login_failures".into();
                 }
-                for section in ["basic", "token", "jwt", "session", "throttle", "oauth2"] {
+                for section in ["basic", "token", "jwt", "session", "throttle", "oauth2", "cache", "pool"] {
                     if let Some(field) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_')) {
                         return format!("{section}.{field}").into();
                     }
@@ -128,7 +135,15 @@ impl MigratorTrait for Migrator {
 /// # Errors
 /// The database cannot be reached or migrated.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, sea_orm::DbErr> {
-    let db = Database::connect(url).await?;
+    connect_with(url, &PoolConfig::default()).await
+}
+
+/// [`connect`] with the pool settings of [`Settings::pool`] (see `auth_runtime::db`).
+///
+/// # Errors
+/// The database cannot be reached or migrated.
+pub async fn connect_with(url: &str, pool: &PoolConfig) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    let db = auth_runtime::db::connect(url, pool).await?;
     Migrator::up(&db, None).await?;
     Ok(db)
 }
@@ -163,6 +178,9 @@ pub struct AppState {
 /// A message naming what is misconfigured or unreachable.
 pub async fn build_state(db: DatabaseConnection, settings: &Settings) -> Result<AppState, String> {
     let auth = build_auth(db, settings).await.map_err(|e| e.to_string())?;
+    // Serving applies the other instances' revocations; the CLI's commands publish theirs
+    // (password change, deactivation, deletion), so running servers drop cached principals.
+    auth.start_revocation_bus().await.map_err(|e| format!("starting the revocation bus: {e}"))?;
     let sessions = Sessions::new(&auth).await?;
     Ok(AppState { auth, sessions })
 }
@@ -221,9 +239,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `GET /api/health`: public. 200 `{"status": "ok", "database": "ok"}`, or 503 with
 /// `"database": "unavailable"`.
 async fn health(auth: Auth) -> HttpResponse {
-    match auth.db().ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
-        Err(_) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+    // A ping at most once a second, shared by concurrent requests (see `Auth::database_ok`).
+    match auth.database_ok().await {
+        true => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "database": "ok"})),
+        false => HttpResponse::ServiceUnavailable().json(serde_json::json!({
             "status": "unavailable",
             "database": "unavailable",
             "detail": "The database cannot be reached.",

@@ -12,7 +12,7 @@ use auth_runtime::schemes::oauth2::{self, ApplicationError, GrantType, NewApplic
 use auth_runtime::schemes::token;
 use auth_runtime::users::{self, CreateUserError, NewUser};
 use clap::{Parser, Subcommand, ValueEnum};
-use example_app::{DEFAULT_DATABASE_URL, Settings, app, build_state, connect};
+use example_app::{DEFAULT_DATABASE_URL, Settings, app, build_state, connect_with};
 
 /// The reference application of auth-runtime: a books API protected by Basic, Token,
 /// sessions, JWTs and OAuth2.
@@ -169,7 +169,7 @@ fn user_error(e: LifecycleError) -> anyhow::Error {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load().context("reading the settings")?;
-    let db = connect(&cli.database_url).await.context("opening the database")?;
+    let db = connect_with(&cli.database_url, &settings.pool).await.context("opening the database")?;
     if matches!(cli.command, Some(Command::Migrate)) {
         println!("migrations applied");
         return Ok(());

@@ -65,6 +65,12 @@ impl TestDb {
         let db = example_app::connect(&url).await.expect("connect and migrate");
         Some(TestDb { url, db, _dir: dir })
     }
+
+    /// Another pool on the database of `url` (a second app instance sharing it).
+    pub async fn another_pool(url: &str) -> TestDb {
+        let db = example_app::connect(url).await.expect("connect");
+        TestDb { url: url.to_owned(), db, _dir: None }
+    }
 }
 
 /// Creates a new, empty (unmigrated) database on the server of `TEST_DATABASE_URL` and

@@ -3,6 +3,7 @@
 //! of weak password hashes at login.
 
 use auth_runtime::TokenConfig;
+use auth_runtime::cache::Subject;
 use auth_runtime::lifecycle;
 use auth_runtime::schemes::token::{self, entity as tokens};
 use auth_runtime::users::entity as users;
@@ -35,18 +36,23 @@ async fn token_row(app: &TestApp, key: &str) -> tokens::Model {
         .expect("token row")
 }
 
+/// Edits a token row behind the framework's back, then announces it as the README asks of
+/// direct store edits (`Auth::revoked`), so the principal cache reads the row again.
 async fn set_expires_at(app: &TestApp, id: i64, at: Option<DateTime<Utc>>) {
-    tokens::Entity::update(tokens::ActiveModel { id: Set(id), expires_at: Set(at), ..Default::default() })
+    let row = tokens::Entity::update(tokens::ActiveModel { id: Set(id), expires_at: Set(at), ..Default::default() })
         .exec(app.auth.db())
         .await
         .unwrap();
+    app.auth.revoked(Subject::User(row.user_id)).await;
 }
 
+/// As [`set_expires_at`], for the last-used time.
 async fn set_last_used_at(app: &TestApp, id: i64, at: Option<DateTime<Utc>>) {
-    tokens::Entity::update(tokens::ActiveModel { id: Set(id), last_used_at: Set(at), ..Default::default() })
+    let row = tokens::Entity::update(tokens::ActiveModel { id: Set(id), last_used_at: Set(at), ..Default::default() })
         .exec(app.auth.db())
         .await
         .unwrap();
+    app.auth.revoked(Subject::User(row.user_id)).await;
 }
 
 async fn password_hash(app: &TestApp, user_id: i64) -> String {

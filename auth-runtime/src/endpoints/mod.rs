@@ -64,7 +64,7 @@ fn token_id(principal: &Principal) -> Result<i64, AuthError> {
 #[crate::authentication(Token)]
 #[crate::permission(IsAuthenticated)]
 pub async fn revoke_token(auth: Auth, principal: Principal) -> Result<HttpResponse, AuthError> {
-    token::revoke_token(auth.db(), token_id(&principal)?).await?;
+    token::revoke_token(&auth, token_id(&principal)?).await?;
     Ok(no_content())
 }
 
@@ -75,7 +75,7 @@ pub async fn revoke_token(auth: Auth, principal: Principal) -> Result<HttpRespon
 pub async fn revoke_all_tokens(auth: Auth, principal: Principal) -> Result<HttpResponse, AuthError> {
     token_id(&principal)?;
     if let Some(user) = &principal.user {
-        token::revoke_user_tokens(auth.db(), user.id).await?;
+        token::revoke_user_tokens(&auth, user.id).await?;
     }
     Ok(no_content())
 }

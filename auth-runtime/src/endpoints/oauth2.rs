@@ -438,7 +438,7 @@ async fn exchange_code(auth: &Auth, client: &application::Model, params: &Params
 /// section 4.5 / RFC 6749 section 4.1.2).
 async fn code_reused(auth: &Auth, record: &code::Model) -> OAuthError {
     tracing::warn!(grant_id = record.grant_id, "reuse of an OAuth2 authorization code; its grant is revoked");
-    match oauth2::revoke_grant(auth.db(), record.grant_id).await {
+    match oauth2::revoke_grant(auth, record.grant_id).await {
         Ok(()) => OAuthError::invalid_grant("The authorization code has already been used."),
         Err(e) => e.into(),
     }
@@ -508,7 +508,7 @@ async fn refresh_grant(auth: &Auth, client: &application::Model, params: &Params
 /// A rotated refresh token came back: someone holds a copy, so the whole grant is revoked.
 async fn refresh_reused(auth: &Auth, record: &refresh::Model) -> OAuthError {
     tracing::warn!(grant_id = record.grant_id, "reuse of a rotated OAuth2 refresh token; its grant is revoked");
-    match oauth2::revoke_grant(auth.db(), record.grant_id).await {
+    match oauth2::revoke_grant(auth, record.grant_id).await {
         Ok(()) => OAuthError::invalid_grant("The refresh token has already been used."),
         Err(e) => e.into(),
     }
@@ -545,12 +545,12 @@ pub async fn revoke(req: HttpRequest, auth: Auth, payload: web::Payload) -> Resu
         if a.application_id != client.id {
             return Err(foreign());
         }
-        oauth2::revoke_access_token(auth.db(), a.id).await?;
+        oauth2::revoke_access_token(&auth, a.id).await?;
     } else if let Some(r) = refresh {
         if r.application_id != client.id {
             return Err(foreign());
         }
-        oauth2::revoke_grant(auth.db(), r.grant_id).await?;
+        oauth2::revoke_grant(&auth, r.grant_id).await?;
     }
     Ok(no_store(HttpResponse::Ok()).finish())
 }

@@ -12,6 +12,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use super::LoginRequest;
 use crate::error::AuthError;
 use crate::http::{JsonOrForm, not_allowed};
+use crate::principal::Principal;
 use crate::schemes::session::{self, CSRF_FORM_FIELD};
 use crate::state::Auth;
 
@@ -77,8 +78,8 @@ pub async fn login(req: HttpRequest, auth: Auth, payload: web::Payload) -> Resul
 /// server-side and its cookie removed.
 #[crate::authentication(Session)]
 #[crate::permission(IsAuthenticated)]
-pub async fn logout(req: HttpRequest) -> HttpResponse {
-    session::logout(&req);
+pub async fn logout(req: HttpRequest, auth: Auth, principal: Principal) -> HttpResponse {
+    session::logout(&req, &auth, principal.user.as_ref().map(|u| u.id)).await;
     HttpResponse::NoContent().finish()
 }
 

@@ -9,6 +9,7 @@ use actix_web::HttpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::cache::GenCache;
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials, quote};
 use crate::principal::{Principal, SchemeData};
@@ -66,12 +67,31 @@ impl Scheme for Basic {
         let Some(header) = Authorization::from_request(req).filter(|h| h.is("basic")) else {
             return Outcome::NoCredentials;
         };
-        let (username, password) = match decode_credentials(header.credentials()) {
+        let credentials = header.credentials();
+        let (username, password) = match decode_credentials(credentials) {
             Ok(pair) => pair,
             Err(e) => return Outcome::Rejected(e),
         };
+        // The opt-in verified-credential cache (off unless `cache.basic_ttl` is set): keyed
+        // by the SHA-256 of the exact credentials, ended by a password change or deactivation.
+        let cache = auth.cache().basic();
+        let key = match credentials {
+            Credentials::One(c) if cache.enabled() => Some(GenCache::<Principal>::key(Self::NAME, c)),
+            _ => None,
+        };
+        if let Some(principal) = key.as_ref().and_then(|k| cache.get(k)) {
+            return Outcome::Authenticated(principal);
+        }
+        let snapshot = cache.snapshot();
         match auth.check_password(req, &username, &password).await {
-            Ok(Some(user)) => Outcome::Authenticated(Principal::for_user(user, Self::NAME, SchemeData::Basic)),
+            Ok(Some(user)) => {
+                let user_id = user.id;
+                let principal = Principal::for_user(user, Self::NAME, SchemeData::Basic);
+                if let Some(key) = key {
+                    cache.insert(key, snapshot, principal.clone(), Some(user_id), None, None);
+                }
+                Outcome::Authenticated(principal)
+            }
             Ok(None) => Outcome::Rejected(AuthError::failed("Invalid username/password.")),
             Err(e) => Outcome::Rejected(e),
         }

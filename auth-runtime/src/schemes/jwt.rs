@@ -25,6 +25,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use serde_json::{Map, Value};
 
+use crate::cache::Subject;
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials, quote};
 use crate::principal::{Principal, SchemeData, User};
@@ -450,6 +451,20 @@ fn to_time(secs: u64) -> DateTime<Utc> {
 /// 401 `token_not_valid` otherwise; 503 on a store failure.
 pub async fn token_user(auth: &Auth, token: &VerifiedToken) -> Result<User, AuthError> {
     let config = auth.scheme_config::<Jwt>()?;
+    if auth.default_users() && config.user_id_field != "username" {
+        // One statement (the user and its revocation time), or none when cached.
+        let Ok(id) = token.user.parse::<i64>() else {
+            return Err(invalid("User not found or inactive."));
+        };
+        let row = match crate::reads::cached_user(auth, id).await? {
+            Some(row) if row.is_active => row,
+            _ => return Err(invalid("User not found or inactive.")),
+        };
+        if token.iat < u64::try_from(row.not_before).unwrap_or(0) {
+            return Err(invalid("Token has been revoked."));
+        }
+        return Ok(row.user());
+    }
     let stored = if config.user_id_field == "username" {
         auth.users().by_username(&token.user).await?
     } else {
@@ -545,7 +560,8 @@ async fn not_before(db: &DatabaseConnection, user_id: i64) -> Result<u64, AuthEr
 ///
 /// # Errors
 /// 503 on a store failure.
-pub async fn revoke_all(db: &DatabaseConnection, user_id: i64) -> Result<(), AuthError> {
+pub async fn revoke_all(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
+    let db = auth.db();
     let next_second = Utc::now().timestamp() + 1;
     revocation::Entity::insert(revocation::ActiveModel {
         user_id: Set(user_id),
@@ -561,6 +577,7 @@ pub async fn revoke_all(db: &DatabaseConnection, user_id: i64) -> Result<(), Aut
         .filter(refresh::Column::BlacklistedAt.is_null())
         .exec(db)
         .await?;
+    auth.revoked(Subject::User(user_id)).await;
     Ok(())
 }
 
@@ -569,7 +586,8 @@ pub async fn revoke_all(db: &DatabaseConnection, user_id: i64) -> Result<(), Aut
 ///
 /// # Errors
 /// 503 on a store failure.
-pub async fn revoke_sessions(db: &DatabaseConnection, user_id: i64, at_ms: i64) -> Result<(), AuthError> {
+pub async fn revoke_sessions(auth: &Auth, user_id: i64, at_ms: i64) -> Result<(), AuthError> {
+    let db = auth.db();
     revocation::Entity::insert(revocation::ActiveModel {
         user_id: Set(user_id),
         not_before: Set(0),
@@ -580,6 +598,7 @@ pub async fn revoke_sessions(db: &DatabaseConnection, user_id: i64, at_ms: i64) 
     )
     .exec(db)
     .await?;
+    auth.revoked(Subject::User(user_id)).await;
     Ok(())
 }
 
@@ -714,20 +733,24 @@ pub async fn refresh(auth: &Auth, token: &str) -> Result<Refreshed, AuthError> {
 /// same login is blacklisted (replay detection); the answer is 401 (503 if that fails).
 async fn reused(auth: &Auth, record: &refresh::Model) -> AuthError {
     tracing::warn!(user_id = record.user_id, "reuse of a rotated refresh token; its family is revoked");
-    match revoke_family(auth.db(), &record.family).await {
+    match revoke_family(auth, record.user_id, &record.family).await {
         Ok(()) => invalid("Token is blacklisted."),
         Err(e) => e,
     }
 }
 
 /// Blacklists every refresh token of a family.
-async fn revoke_family(db: &DatabaseConnection, family: &str) -> Result<(), AuthError> {
+async fn revoke_family(auth: &Auth, user_id: i64, family: &str) -> Result<(), AuthError> {
+    let db = auth.db();
     refresh::Entity::update_many()
         .col_expr(refresh::Column::BlacklistedAt, Expr::value(Utc::now()))
         .filter(refresh::Column::Family.eq(family))
         .filter(refresh::Column::BlacklistedAt.is_null())
         .exec(db)
         .await?;
+    // Access tokens outlive their refresh token's blacklisting (Simple JWT), but nothing
+    // cached for the user survives a revocation.
+    auth.revoked(Subject::User(user_id)).await;
     Ok(())
 }
 
@@ -747,6 +770,7 @@ pub async fn blacklist(auth: &Auth, token: &str) -> Result<(), AuthError> {
     if done.rows_affected != 1 {
         return Err(invalid("Token is blacklisted."));
     }
+    auth.revoked(Subject::User(record.user_id)).await;
     Ok(())
 }
 

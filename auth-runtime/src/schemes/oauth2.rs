@@ -29,6 +29,7 @@ use sea_orm::sea_query::Query;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::cache::{GenCache, Subject};
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials};
 use crate::principal::{Principal, SchemeData, User};
@@ -727,13 +728,16 @@ pub async fn find_grant(db: &DatabaseConnection, id: i64) -> Result<Option<grant
 ///
 /// # Errors
 /// 503 on a store failure.
-pub async fn revoke_grant(db: &DatabaseConnection, grant_id: i64) -> Result<(), AuthError> {
+pub async fn revoke_grant(auth: &Auth, grant_id: i64) -> Result<(), AuthError> {
     grant::Entity::update_many()
         .col_expr(grant::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(grant::Column::Id.eq(grant_id))
         .filter(grant::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(auth.db())
         .await?;
+    if let Some(g) = find_grant(auth.db(), grant_id).await? {
+        auth.revoked(Subject::Client(g.application_id)).await;
+    }
     Ok(())
 }
 
@@ -741,13 +745,16 @@ pub async fn revoke_grant(db: &DatabaseConnection, grant_id: i64) -> Result<(), 
 ///
 /// # Errors
 /// 503 on a store failure.
-pub async fn revoke_access_token(db: &DatabaseConnection, id: i64) -> Result<(), AuthError> {
+pub async fn revoke_access_token(auth: &Auth, id: i64) -> Result<(), AuthError> {
     access::Entity::update_many()
         .col_expr(access::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(access::Column::Id.eq(id))
         .filter(access::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(auth.db())
         .await?;
+    if let Some(a) = access::Entity::find_by_id(id).one(auth.db()).await? {
+        auth.revoked(Subject::Client(a.application_id)).await;
+    }
     Ok(())
 }
 
@@ -756,13 +763,14 @@ pub async fn revoke_access_token(db: &DatabaseConnection, id: i64) -> Result<(),
 ///
 /// # Errors
 /// 503 on a store failure.
-pub async fn revoke_user_grants(db: &DatabaseConnection, user_id: i64) -> Result<(), AuthError> {
+pub async fn revoke_user_grants(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
     grant::Entity::update_many()
         .col_expr(grant::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(grant::Column::UserId.eq(user_id))
         .filter(grant::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(auth.db())
         .await?;
+    auth.revoked(Subject::User(user_id)).await;
     Ok(())
 }
 
@@ -771,8 +779,9 @@ pub async fn revoke_user_grants(db: &DatabaseConnection, user_id: i64) -> Result
 ///
 /// # Errors
 /// 503 on a store failure.
-pub async fn delete_user_data(db: &DatabaseConnection, user_id: i64) -> Result<(), AuthError> {
-    revoke_user_grants(db, user_id).await?;
+pub async fn delete_user_data(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
+    revoke_user_grants(auth, user_id).await?;
+    let db = auth.db();
     code::Entity::delete_many().filter(code::Column::UserId.eq(user_id)).exec(db).await?;
     access::Entity::delete_many().filter(access::Column::UserId.eq(user_id)).exec(db).await?;
     refresh::Entity::delete_many().filter(refresh::Column::UserId.eq(user_id)).exec(db).await?;
@@ -934,17 +943,29 @@ impl Scheme for OAuth2 {
         if !is_token_shaped(token) {
             return rejected("Invalid token.");
         }
+        let cache = auth.cache().principals();
+        let cache_key = GenCache::<Principal>::key(Self::NAME, token);
+        if let Some(principal) = cache.get(&cache_key) {
+            return Outcome::Authenticated(principal);
+        }
+        let snapshot = cache.snapshot();
         let token = String::from_utf8_lossy(token);
         match check_access_token(auth, &token).await {
-            Ok(Ok(active)) => Outcome::Authenticated(Principal {
-                user: active.user,
-                scheme: Self::NAME,
-                data: SchemeData::OAuth2 {
-                    client_id: active.app.client_id,
-                    scopes: split(&active.token.scope),
-                    token_id: active.token.id,
-                },
-            }),
+            Ok(Ok(active)) => {
+                let user_id = active.user.as_ref().map(|u| u.id);
+                let principal = Principal {
+                    user: active.user,
+                    scheme: Self::NAME,
+                    data: SchemeData::OAuth2 {
+                        client_id: active.app.client_id,
+                        scopes: split(&active.token.scope),
+                        token_id: active.token.id,
+                    },
+                };
+                let expires = Some(active.token.expires_at);
+                cache.insert(cache_key, snapshot, principal.clone(), user_id, Some(active.app.id), expires);
+                Outcome::Authenticated(principal)
+            }
             Ok(Err(detail)) => rejected(detail),
             Err(e) => Outcome::Rejected(e),
         }

@@ -74,6 +74,11 @@ pub struct SessionConfig {
     pub store: SessionStoreKind,
     /// Redis URL for [`SessionStoreKind::Redis`], e.g. `redis://127.0.0.1:6379`.
     pub redis_url: Option<String>,
+    /// The idle expiry is pushed back (one store write) on the first request after this
+    /// percentage of [`SessionConfig::idle_timeout`] has passed since it was last set, not on
+    /// every request. Default 10: a two-week session is written at most every ~34 hours,
+    /// and ends after between 90% and 100% of the idle timeout without use.
+    pub expiry_refresh_percent: u64,
 }
 
 impl Default for SessionConfig {
@@ -88,6 +93,7 @@ impl Default for SessionConfig {
             trusted_origins: Vec::new(),
             store: SessionStoreKind::Database,
             redis_url: None,
+            expiry_refresh_percent: 10,
         }
     }
 }
@@ -96,6 +102,7 @@ impl Default for SessionConfig {
 pub const USER_ID_KEY: &str = "_auth_user_id";
 const USER_HASH_KEY: &str = "_auth_user_hash";
 const LOGIN_AT_KEY: &str = "_auth_login_at";
+const REFRESHED_AT_KEY: &str = "_auth_refreshed_at";
 const CSRF_SECRET_KEY: &str = "_csrf_secret";
 /// The form field that carries the CSRF token in HTML forms.
 pub const CSRF_FORM_FIELD: &str = "csrfmiddlewaretoken";
@@ -266,9 +273,13 @@ pub async fn login(req: &HttpRequest, auth: &Auth, user: &User) -> Result<Cookie
 }
 
 /// Logs out: the session is deleted server-side and its cookie removed, so a replayed cookie
-/// is anonymous.
-pub fn logout(req: &HttpRequest) {
+/// is anonymous. The session store drops its cached state when it deletes it, and the
+/// user's cached entries are revoked on every instance.
+pub async fn logout(req: &HttpRequest, auth: &Auth, user_id: Option<i64>) {
     req.get_session().purge();
+    if let Some(id) = user_id {
+        auth.revoked(crate::cache::Subject::User(id)).await;
+    }
 }
 
 /// Ends every session of a user from now on (deactivation): sessions logged in before now
@@ -277,8 +288,9 @@ pub fn logout(req: &HttpRequest) {
 /// # Errors
 /// 503 on a store failure.
 pub async fn end_user_sessions(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
-    crate::schemes::jwt::revoke_sessions(auth.db(), user_id, now_ms()).await?;
+    crate::schemes::jwt::revoke_sessions(auth, user_id, now_ms()).await?;
     crate::sessions::delete_user_sessions(auth.db(), user_id).await?;
+    auth.revoked(crate::cache::Subject::User(user_id)).await;
     Ok(())
 }
 
@@ -291,24 +303,44 @@ pub async fn end_user_sessions(auth: &Auth, user_id: i64) -> Result<(), AuthErro
 pub async fn session_user(req: &HttpRequest, auth: &Auth) -> Result<Option<User>, AuthError> {
     let session = req.get_session();
     let Ok(Some(user_id)) = session.get::<i64>(USER_ID_KEY) else { return Ok(None) };
-    let Some(stored) = auth.users().by_id(user_id).await? else { return Ok(None) };
-    if !stored.user.is_active {
+    // One statement (user and revocation times), or none while cached.
+    let (user, password_hash, sessions_not_before) = if auth.default_users() {
+        let Some(row) = crate::reads::cached_user(auth, user_id).await? else { return Ok(None) };
+        (row.user(), row.password_hash.clone(), row.sessions_not_before)
+    } else {
+        let Some(stored) = auth.users().by_id(user_id).await? else { return Ok(None) };
+        let not_before = crate::schemes::jwt::sessions_not_before(auth.db(), user_id).await?;
+        (stored.user, stored.password_hash, not_before)
+    };
+    if !user.is_active {
         return Ok(None);
     }
     let hash: Option<String> = session.get(USER_HASH_KEY).ok().flatten();
-    let expected = user_hash(auth, &stored.password_hash);
+    let expected = user_hash(auth, &password_hash);
     if !hash.is_some_and(|h| bool::from(h.as_bytes().ct_eq(expected.as_bytes()))) {
         return Ok(None);
     }
     let login_at: i64 = session.get(LOGIN_AT_KEY).ok().flatten().unwrap_or(0);
-    let lifetime_ms = i64::try_from(config(auth).absolute_lifetime).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
-    if now_ms().saturating_sub(login_at) > lifetime_ms {
+    let cfg = config(auth);
+    let lifetime_ms = i64::try_from(cfg.absolute_lifetime).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+    let now = now_ms();
+    if now.saturating_sub(login_at) > lifetime_ms {
         return Ok(None);
     }
-    if login_at < crate::schemes::jwt::sessions_not_before(auth.db(), user_id).await? {
+    if login_at < sessions_not_before {
         return Ok(None);
     }
-    Ok(Some(stored.user))
+    // The idle expiry moves only when enough of it has passed (Django's
+    // SESSION_SAVE_EVERY_REQUEST=False, plus a rare refresh): changing the state makes the
+    // session layer write the session once with a new expiry and cookie Max-Age.
+    let refreshed_at: i64 = session.get(REFRESHED_AT_KEY).ok().flatten().unwrap_or(login_at);
+    let interval_ms = i64::try_from(cfg.idle_timeout.saturating_mul(cfg.expiry_refresh_percent.min(100)) / 100)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000);
+    if now.saturating_sub(refreshed_at) >= interval_ms {
+        let _ = session.insert(REFRESHED_AT_KEY, now);
+    }
+    Ok(Some(user))
 }
 
 impl Scheme for Session {

@@ -13,6 +13,7 @@ use sea_orm::entity::prelude::*;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::cache::{GenCache, Subject};
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials};
 use crate::principal::{Principal, SchemeData};
@@ -127,20 +128,30 @@ pub async fn create_token(
     Ok(IssuedToken { key, record })
 }
 
-/// Deletes one token; returns whether it existed.
+/// Deletes one token; returns whether it existed. Its user's cached principals are dropped
+/// (see [`crate::cache`]) before this returns.
 ///
 /// # Errors
 /// 503 when the store fails.
-pub async fn revoke_token(db: &DatabaseConnection, token_id: i64) -> Result<bool, AuthError> {
-    Ok(entity::Entity::delete_by_id(token_id).exec(db).await?.rows_affected > 0)
+pub async fn revoke_token(auth: &Auth, token_id: i64) -> Result<bool, AuthError> {
+    let Some(record) = entity::Entity::find_by_id(token_id).one(auth.db()).await? else {
+        return Ok(false);
+    };
+    let deleted = entity::Entity::delete_by_id(token_id).exec(auth.db()).await?.rows_affected > 0;
+    auth.revoked(Subject::User(record.user_id)).await;
+    Ok(deleted)
 }
 
-/// Deletes every token of a user (knox's logout-all); returns how many.
+/// Deletes every token of a user (knox's logout-all); returns how many. The user's cached
+/// principals are dropped before this returns.
 ///
 /// # Errors
 /// 503 when the store fails.
-pub async fn revoke_user_tokens(db: &DatabaseConnection, user_id: i64) -> Result<u64, AuthError> {
-    Ok(entity::Entity::delete_many().filter(entity::Column::UserId.eq(user_id)).exec(db).await?.rows_affected)
+pub async fn revoke_user_tokens(auth: &Auth, user_id: i64) -> Result<u64, AuthError> {
+    let n =
+        entity::Entity::delete_many().filter(entity::Column::UserId.eq(user_id)).exec(auth.db()).await?.rows_affected;
+    auth.revoked(Subject::User(user_id)).await;
+    Ok(n)
 }
 
 /// Deletes tokens whose expiry has passed; returns how many.
@@ -157,30 +168,59 @@ async fn check_key(auth: &Auth, key: &[u8], config: &TokenConfig) -> Result<Prin
         return Err(invalid());
     }
     let key = std::str::from_utf8(key).map_err(|_| invalid())?;
-    let wanted = digest(key);
-    let record = entity::Entity::find()
-        .filter(entity::Column::Digest.eq(wanted.as_str()))
-        .one(auth.db())
-        .await?
-        .ok_or_else(invalid)?;
-    if !bool::from(record.digest.as_bytes().ct_eq(wanted.as_bytes())) {
-        return Err(invalid());
+    let cache = auth.cache().principals();
+    let cache_key = GenCache::<Principal>::key(Token::NAME, key.as_bytes());
+    if let Some(principal) = cache.get(&cache_key) {
+        return Ok(principal);
     }
+    let snapshot = cache.snapshot();
+    let wanted = digest(key);
     let now = Utc::now();
+    let (record, user) = if auth.default_users() {
+        // One statement: the token joined to its user.
+        let row = crate::reads::token_by_digest(auth.db(), &wanted).await?.ok_or_else(invalid)?;
+        let user = row.user();
+        let record =
+            Used { id: row.token_id, prefix: row.prefix, expires_at: row.expires_at, last_used_at: row.last_used_at };
+        (record, Some(user))
+    } else {
+        let row = entity::Entity::find()
+            .filter(entity::Column::Digest.eq(wanted.as_str()))
+            .one(auth.db())
+            .await?
+            .ok_or_else(invalid)?;
+        if !bool::from(row.digest.as_bytes().ct_eq(wanted.as_bytes())) {
+            return Err(invalid());
+        }
+        let user = auth.users().by_id(row.user_id).await?.map(|s| s.user);
+        (Used { id: row.id, prefix: row.prefix, expires_at: row.expires_at, last_used_at: row.last_used_at }, user)
+    };
     if record.expires_at.is_some_and(|e| e <= now) {
         return Err(AuthError::failed("Token has expired."));
     }
-    let user = match auth.users().by_id(record.user_id).await? {
-        Some(stored) if stored.user.is_active => stored.user,
+    let user = match user {
+        Some(user) if user.is_active => user,
         _ => return Err(AuthError::failed("User inactive or deleted.")),
     };
     touch(auth, &record, now, config.last_used_interval).await?;
-    Ok(Principal::for_user(user, Token::NAME, SchemeData::Token { token_id: record.id, prefix: record.prefix }))
+    let user_id = user.id;
+    let principal =
+        Principal::for_user(user, Token::NAME, SchemeData::Token { token_id: record.id, prefix: record.prefix });
+    cache.insert(cache_key, snapshot, principal.clone(), Some(user_id), None, record.expires_at);
+    Ok(principal)
+}
+
+/// What the scheme needs of a token record.
+struct Used {
+    id: i64,
+    prefix: String,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
 }
 
 /// Records the use, at most once per `interval` seconds (a conditional update, so
 /// concurrent requests write once).
-async fn touch(auth: &Auth, record: &entity::Model, now: DateTime<Utc>, interval: u64) -> Result<(), AuthError> {
+async fn touch(auth: &Auth, record: &Used, now: DateTime<Utc>, interval: u64) -> Result<(), AuthError> {
     let threshold = now - Duration::seconds(i64::try_from(interval).unwrap_or(i64::MAX / 1000).min(86400 * 365));
     if record.last_used_at.is_some_and(|t| t > threshold) {
         return Ok(());

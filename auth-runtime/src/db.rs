@@ -1,0 +1,114 @@
+//! Opening the database: a real connection pool, sized and tuned for authentication's load
+//! (many short reads, few writes), with bounded waits so a store fault is a fast 503.
+//!
+//! - SQLite: WAL journal (readers never wait for the writer), `synchronous=NORMAL` (durable
+//!   at checkpoints, the setting SQLite recommends with WAL), a busy timeout for the single
+//!   writer, and several connections so reads run in parallel. sea-orm alone would open
+//!   one connection for SQLite, which serialises every request.
+//! - PostgreSQL: a pool sized to the workers.
+//! - Both: a connection is pinged before use only after it sat idle (not on every checkout,
+//!   which would double the round trips), and sqlx's per-statement logging is off.
+
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+/// Pool settings for [`connect`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct PoolConfig {
+    /// Most open connections. Default: 4 per core, between 4 and 32 (PostgreSQL's own
+    /// `max_connections` is 100 by default; several instances share it).
+    pub max_connections: u32,
+    /// Connections kept open when idle. Default 1.
+    pub min_connections: u32,
+    /// Longest wait for a free connection, in milliseconds, before the request is answered
+    /// 503. Default 1000.
+    pub acquire_timeout_ms: u64,
+    /// Longest wait to open a connection, in milliseconds. Default 1000.
+    pub connect_timeout_ms: u64,
+    /// SQLite only: how long a writer waits for the write lock, in milliseconds. Default 1000.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        PoolConfig {
+            max_connections: u32::try_from(cores * 4).unwrap_or(32).clamp(4, 32),
+            min_connections: 1,
+            acquire_timeout_ms: 1000,
+            connect_timeout_ms: 1000,
+            busy_timeout_ms: 1000,
+        }
+    }
+}
+
+/// Opens a pool on `url` (`sqlite://file?mode=rwc` or `postgres://...`) with `config`.
+///
+/// # Errors
+/// The driver's error when the database cannot be opened within the connect timeout.
+pub async fn connect(url: &str, config: &PoolConfig) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    let busy = Duration::from_millis(config.busy_timeout_ms);
+    options
+        .max_connections(config.max_connections.max(1))
+        .min_connections(config.min_connections.min(config.max_connections.max(1)))
+        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+        .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |o| {
+            o.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal).busy_timeout(busy)
+        });
+    Database::connect(options).await
+}
+
+/// A database health check shared by concurrent requests: at most one ping per second.
+#[derive(Debug, Default)]
+pub struct HealthCheck {
+    /// When the last ping finished, and whether it succeeded.
+    last: std::sync::Mutex<Option<(Instant, bool)>>,
+    /// Held while a ping runs, so concurrent callers wait for its answer instead of pinging.
+    ping: tokio::sync::Mutex<()>,
+}
+
+/// How long a ping's answer is reused.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest a ping may take before the database counts as down.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl HealthCheck {
+    fn fresh(&self) -> Option<bool> {
+        let last = *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.filter(|(at, _)| at.elapsed() < HEALTH_INTERVAL).map(|(_, ok)| ok)
+    }
+
+    /// Whether `db` answered a ping within the last second. When the last answer is older,
+    /// one caller pings (bounded by 2 s) while the others wait for its answer.
+    pub async fn check(&self, db: &DatabaseConnection) -> bool {
+        if let Some(ok) = self.fresh() {
+            return ok;
+        }
+        let _running = self.ping.lock().await;
+        if let Some(ok) = self.fresh() {
+            return ok;
+        }
+        let ok = matches!(tokio::time::timeout(PING_TIMEOUT, db.ping()).await, Ok(Ok(())));
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), ok));
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pool_has_several_connections() {
+        let c = PoolConfig::default();
+        assert!(c.max_connections >= 4);
+        assert!(c.acquire_timeout_ms <= 1000);
+    }
+}

@@ -1,0 +1,157 @@
+//! The hot-path reads: one statement per authenticated request (a credential joined to its
+//! user and the user's revocation times), as a hand-written server would do it. The
+//! statements are constant strings, so each pooled connection prepares them once and reuses
+//! them.
+//!
+//! They join the default `users` table; an app with its own [`crate::users::UserStore`]
+//! (see [`crate::Auth::default_users`]) takes the schemes' two-step path instead.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value};
+
+use std::sync::Arc;
+
+use crate::cache::GenCache;
+use crate::error::AuthError;
+use crate::principal::User;
+use crate::state::Auth;
+
+/// A user row with its per-user revocation times (`auth_revocations`, 0 when none).
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct UserRow {
+    /// `users.id`.
+    pub id: i64,
+    /// `users.username`.
+    pub username: String,
+    /// `users.email`.
+    pub email: String,
+    /// `users.is_active`.
+    pub is_active: bool,
+    /// `users.is_staff`.
+    pub is_staff: bool,
+    /// `users.is_superuser`.
+    pub is_superuser: bool,
+    /// `users.password_hash` (for the session's password-change check; never sent anywhere).
+    pub password_hash: String,
+    /// JWTs issued before this time (seconds since the epoch) are revoked.
+    pub not_before: i64,
+    /// Sessions logged in before this time (milliseconds since the epoch) are ended.
+    pub sessions_not_before: i64,
+}
+
+impl UserRow {
+    /// The user as the framework sees it.
+    pub fn user(&self) -> User {
+        User {
+            id: self.id,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            is_staff: self.is_staff,
+            is_active: self.is_active,
+            is_superuser: self.is_superuser,
+        }
+    }
+}
+
+/// An API token joined to its user.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct TokenRow {
+    /// `auth_tokens.id`.
+    pub token_id: i64,
+    /// The key's stored prefix.
+    pub prefix: String,
+    /// Expiry; `None`: never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last recorded use.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// `users.id`.
+    pub id: i64,
+    /// `users.username`.
+    pub username: String,
+    /// `users.email`.
+    pub email: String,
+    /// `users.is_active`.
+    pub is_active: bool,
+    /// `users.is_staff`.
+    pub is_staff: bool,
+    /// `users.is_superuser`.
+    pub is_superuser: bool,
+}
+
+impl TokenRow {
+    /// The token's user.
+    pub fn user(&self) -> User {
+        User {
+            id: self.id,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            is_staff: self.is_staff,
+            is_active: self.is_active,
+            is_superuser: self.is_superuser,
+        }
+    }
+}
+
+const USER_COLUMNS: &str = "u.id, u.username, u.email, u.is_active, u.is_staff, u.is_superuser, u.password_hash, \
+     COALESCE(r.not_before, 0) AS not_before, COALESCE(r.sessions_not_before, 0) AS sessions_not_before \
+     FROM users u LEFT JOIN auth_revocations r ON r.user_id = u.id";
+
+const TOKEN_SQL: &str = "SELECT t.id AS token_id, t.prefix, t.expires_at, t.last_used_at, \
+     u.id, u.username, u.email, u.is_active, u.is_staff, u.is_superuser \
+     FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = $1";
+
+/// A statement for the connection's backend (`$1` for PostgreSQL, `?1` for SQLite).
+fn statement(db: &DatabaseConnection, sql: &str, value: Value) -> Statement {
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
+    Statement::from_sql_and_values(backend, sql, [value])
+}
+
+/// The user with this id and its revocation times, in one statement.
+///
+/// # Errors
+/// The driver's error (answered 503).
+pub async fn user_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<UserRow>, DbErr> {
+    let sql = format!("SELECT {USER_COLUMNS} WHERE u.id = $1");
+    UserRow::find_by_statement(statement(db, &sql, id.into())).one(db).await
+}
+
+/// The user with this exact username and its revocation times, in one statement.
+///
+/// # Errors
+/// The driver's error (answered 503).
+pub async fn user_by_username(db: &DatabaseConnection, username: &str) -> Result<Option<UserRow>, DbErr> {
+    if username.contains('\0') {
+        return Ok(None);
+    }
+    let sql = format!("SELECT {USER_COLUMNS} WHERE u.username = $1");
+    UserRow::find_by_statement(statement(db, &sql, username.into())).one(db).await
+}
+
+/// The API token with this digest joined to its user, in one statement.
+///
+/// # Errors
+/// The driver's error (answered 503).
+pub async fn token_by_digest(db: &DatabaseConnection, digest: &str) -> Result<Option<TokenRow>, DbErr> {
+    TokenRow::find_by_statement(statement(db, TOKEN_SQL, digest.into())).one(db).await
+}
+
+/// [`user_by_id`] through the principal cache's user rows: no statement when the row was read
+/// within the cache TTL and the user has not been revoked since.
+///
+/// # Errors
+/// 503 on a store failure.
+pub async fn cached_user(auth: &Auth, id: i64) -> Result<Option<Arc<UserRow>>, AuthError> {
+    let cache = auth.cache().users();
+    let key = GenCache::<Arc<UserRow>>::key("user", &id.to_le_bytes());
+    if let Some(row) = cache.get(&key) {
+        return Ok(Some(row));
+    }
+    let snapshot = cache.snapshot();
+    let Some(row) = user_by_id(auth.db(), id).await? else {
+        return Ok(None);
+    };
+    let row = Arc::new(row);
+    cache.insert(key, snapshot, row.clone(), Some(id), None, None);
+    Ok(Some(row))
+}
