@@ -324,7 +324,7 @@ impl PrincipalCache {
     /// been lost) and the listener reconnects once a second.
     ///
     /// # Errors
-    /// A message when Redis cannot be reached within 1 s.
+    /// A message when the Redis URL is invalid.
     pub async fn connect_bus(&self, config: &CacheConfig, db: &sea_orm::DatabaseConnection) -> Result<(), String> {
         if !self.principals.enabled() && !self.basic.enabled() {
             return Ok(());
@@ -332,14 +332,9 @@ impl PrincipalCache {
         let revocations = self.principals.revocations.clone();
         if let Some(url) = &config.redis_url {
             let client = redis::Client::open(url.as_str()).map_err(|e| format!("invalid Redis URL: {e}"))?;
-            let manager_config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Duration::from_secs(1))
-                .set_response_timeout(Duration::from_secs(1))
-                .set_number_of_retries(1);
-            let manager = redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config)
-                .await
-                .map_err(|e| format!("cannot connect to Redis: {e}"))?;
-            let _ = self.bus.set(Bus::Redis(manager));
+            // Connected on first use: a Redis that is away at start-up delays nothing (until
+            // the subscription is up, other instances' revocations show within the TTL).
+            let _ = self.bus.set(Bus::Redis { client: client.clone(), conn: Arc::new(tokio::sync::OnceCell::new()) });
             tokio::spawn(async move {
                 loop {
                     listen_redis(&client, &revocations).await;
@@ -425,8 +420,14 @@ pub const CHANNEL: &str = "auth_revocations";
 /// [`CHANNEL`]); see [`crate::Auth::start_revocation_bus`] for the receiving side.
 #[derive(Clone)]
 pub enum Bus {
-    /// Redis pub/sub through a connection manager (bounded command timeouts).
-    Redis(redis::aio::ConnectionManager),
+    /// Redis pub/sub through a connection manager (bounded command timeouts), connected on
+    /// first use.
+    Redis {
+        /// The Redis client.
+        client: redis::Client,
+        /// The publishing connection, once made.
+        conn: Arc<tokio::sync::OnceCell<redis::aio::ConnectionManager>>,
+    },
     /// PostgreSQL `NOTIFY` through the pool.
     Postgres(sea_orm::DatabaseConnection),
 }
@@ -434,7 +435,7 @@ pub enum Bus {
 impl std::fmt::Debug for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Bus::Redis(_) => "Bus::Redis",
+            Bus::Redis { .. } => "Bus::Redis",
             Bus::Postgres(_) => "Bus::Postgres",
         })
     }
@@ -443,27 +444,43 @@ impl std::fmt::Debug for Bus {
 impl Bus {
     async fn publish(&self, subject: &Subject) {
         let message = subject.encode();
-        let sent = match self {
-            Bus::Redis(conn) => {
-                let mut conn = conn.clone();
-                redis::cmd("PUBLISH")
-                    .arg(CHANNEL)
-                    .arg(&message)
-                    .query_async::<i64>(&mut conn)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-            Bus::Postgres(db) => {
-                use sea_orm::ConnectionTrait;
-                let stmt = sea_orm::Statement::from_sql_and_values(
-                    sea_orm::DatabaseBackend::Postgres,
-                    "SELECT pg_notify($1, $2)",
-                    [CHANNEL.into(), message.clone().into()],
-                );
-                db.execute_raw(stmt).await.map(|_| ()).map_err(|e| e.to_string())
+        let send = async {
+            match self {
+                Bus::Redis { client, conn } => {
+                    let manager_config = redis::aio::ConnectionManagerConfig::new()
+                        .set_connection_timeout(crate::breaker::DEFAULT_TIMEOUT)
+                        .set_response_timeout(crate::breaker::DEFAULT_TIMEOUT)
+                        .set_number_of_retries(1);
+                    let conn = conn
+                        .get_or_try_init(|| {
+                            redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config)
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let mut conn = conn.clone();
+                    redis::cmd("PUBLISH")
+                        .arg(CHANNEL)
+                        .arg(&message)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+                Bus::Postgres(db) => {
+                    use sea_orm::ConnectionTrait;
+                    let stmt = sea_orm::Statement::from_sql_and_values(
+                        sea_orm::DatabaseBackend::Postgres,
+                        "SELECT pg_notify($1, $2)",
+                        [CHANNEL.into(), message.clone().into()],
+                    );
+                    db.execute_raw(stmt).await.map(|_| ()).map_err(|e| e.to_string())
+                }
             }
         };
+        // Bounded: a revocation is answered within a second even when the bus is down.
+        let sent = tokio::time::timeout(crate::breaker::DEFAULT_TIMEOUT, send)
+            .await
+            .unwrap_or_else(|_| Err("no answer within 1 s".to_owned()));
         if let Err(e) = sent {
             // The revocation itself is committed and applied here; other instances stop
             // serving it within the TTL.

@@ -57,6 +57,18 @@ impl<'a> Authorization<'a> {
     }
 }
 
+/// Refuses a request with more than one `Authorization` header: a proxy that reads the last
+/// one and this framework, which would read the first, would disagree on who is calling.
+///
+/// # Errors
+/// 400 `invalid_request`.
+pub fn single_authorization(req: &HttpRequest) -> Result<(), crate::error::AuthError> {
+    if req.headers().get_all(AUTHORIZATION).nth(1).is_some() {
+        return Err(crate::error::AuthError::InvalidRequest("Send one Authorization header, not several.".into()));
+    }
+    Ok(())
+}
+
 /// Quotes `s` as an RFC 9110 quoted-string for a challenge parameter: `"` and `\` are
 /// backslash-escaped and control characters dropped, so no input can break the header.
 pub fn quote(s: &str) -> String {

@@ -19,6 +19,7 @@
 
 extern crate self as auth_runtime;
 
+pub mod breaker;
 pub mod cache;
 pub mod db;
 pub mod endpoints;

@@ -55,6 +55,7 @@ pub async fn change_password(auth: &Auth, username: &str, password: &str) -> Res
     jwt::revoke_all(auth, user.id).await?;
     session::end_user_sessions(auth, user.id).await?;
     oauth2::revoke_user_grants(auth, user.id).await?;
+    tracing::info!(target: "auth::audit", user_id = user.id, action = "change_password", "every credential of the user revoked");
     Ok(user)
 }
 
@@ -76,6 +77,7 @@ pub async fn set_active(auth: &Auth, username: &str, active: bool) -> Result<Use
     }
     // Cached principals carry `is_active`: drop them either way.
     auth.revoked(Subject::User(user.id)).await;
+    tracing::info!(target: "auth::audit", user_id = user.id, action = if active { "activate" } else { "deactivate" }, "user");
     Ok(User { is_active: active, ..user })
 }
 
@@ -91,6 +93,7 @@ pub async fn delete_user(auth: &Auth, username: &str) -> Result<(), LifecycleErr
     oauth2::delete_user_data(auth, user.id).await?;
     users::Entity::delete_by_id(user.id).exec(auth.db()).await?;
     auth.revoked(Subject::User(user.id)).await;
+    tracing::info!(target: "auth::audit", user_id = user.id, action = "delete_user", "user and every credential deleted");
     Ok(())
 }
 

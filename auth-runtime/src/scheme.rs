@@ -91,8 +91,11 @@ macro_rules! impl_chain {
     ($($s:ident),+) => {
         impl<$($s: Scheme),+> Chain for ($($s,)+) {
             async fn authenticate(req: &HttpRequest, auth: &Auth) -> Result<Option<Principal>, AuthError> {
+                crate::header::single_authorization(req)?;
                 $(
-                    match $s::authenticate(req, auth).await {
+                    // Boxed: each scheme's future stays one pointer deep in the chain's, so a
+                    // handler's future type stays within rustc's default query depth.
+                    match Box::pin($s::authenticate(req, auth)).await {
                         Outcome::NoCredentials => {}
                         Outcome::Authenticated(principal) => return Ok(Some(principal)),
                         Outcome::Rejected(err) => {

@@ -1,6 +1,7 @@
 //! Server-side session storage for the Session scheme, plugged into actix-session:
-//! a sea-orm store (the default; table `auth_sessions`) and actix-session's Redis store for
-//! apps that run several instances. The cookie holds only the session key; the store keeps
+//! a sea-orm store (the default; table `auth_sessions`) and a Redis store for apps that run
+//! several instances (every Redis command bounded by a 1 s timeout, behind a circuit
+//! breaker, so a Redis outage is a 503 within a second and recovery needs no restart). The cookie holds only the session key; the store keeps
 //! the state under the SHA-256 of the key, so a leaked table or Redis dump holds no usable
 //! session key.
 //!
@@ -15,7 +16,7 @@ use std::rc::Rc;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
-use actix_session::storage::{LoadError, RedisSessionStore, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite, time::Duration};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 
 use std::sync::Arc;
 
+use crate::breaker::Breaker;
 use crate::cache::{CacheConfig, GenCache, Key as CacheKey, Subject};
 use crate::error::AuthError;
 use crate::schemes::session::{SessionConfig, SessionStoreKind, USER_ID_KEY};
@@ -182,6 +184,107 @@ impl SessionStore for DbSessionStore {
     }
 }
 
+/// The Redis session store: the state as JSON under `auth-session:<SHA-256 of the key>`,
+/// expiring with the session (`SET ... EX`). Every command is bounded by a timeout (1 s) and
+/// guarded by a [`Breaker`], so an outage answers 503 at once instead of hanging requests.
+pub struct RedisSessions {
+    conn: redis::aio::ConnectionManager,
+    breaker: Breaker,
+}
+
+impl std::fmt::Debug for RedisSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessions").finish_non_exhaustive()
+    }
+}
+
+impl RedisSessions {
+    /// Connects to `url` (within 1 s).
+    ///
+    /// # Errors
+    /// A message when Redis cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(crate::breaker::DEFAULT_TIMEOUT)
+            .set_response_timeout(crate::breaker::DEFAULT_TIMEOUT)
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(
+            crate::breaker::DEFAULT_TIMEOUT * 2,
+            redis::aio::ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| "Redis did not answer within 2 s".to_owned())?
+        .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+        Ok(RedisSessions { conn, breaker: Breaker::default() })
+    }
+
+    fn name(key: &str) -> String {
+        format!("auth-session:{}", digest(key))
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, anyhow::Error> {
+        let mut conn = self.conn.clone();
+        self.breaker.call(cmd.query_async::<T>(&mut conn)).await.map_err(unavailable)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let raw: Option<String> =
+            self.run(redis::cmd("GET").arg(Self::name(key.as_ref()))).await.map_err(LoadError::Other)?;
+        raw.map(|json| serde_json::from_str(&json).map_err(|e| LoadError::Deserialization(e.into()))).transpose()
+    }
+
+    /// Writes `state` under `key`; `only_if_exists` keeps a key that expired from coming back.
+    /// Returns whether it was written.
+    async fn write(
+        &self,
+        key: &str,
+        state: &HashMap<String, String>,
+        ttl: &Duration,
+        only_if_exists: bool,
+    ) -> Result<bool, anyhow::Error> {
+        let json = serde_json::to_string(state)?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(Self::name(key)).arg(json).arg(if only_if_exists { "XX" } else { "NX" });
+        cmd.arg("EX").arg(ttl.whole_seconds().max(1));
+        let written: Option<String> = self.run(&cmd).await?;
+        Ok(written.is_some())
+    }
+
+    async fn save(&self, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        let key = new_key();
+        self.write(&key, &state, ttl, false).await.map_err(SaveError::Other)?;
+        SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        if self.write(key.as_ref(), &state, ttl, true).await.map_err(UpdateError::Other)? {
+            return Ok(key);
+        }
+        // Expired between load and update: a new key, as a new session.
+        self.save(state, ttl).await.map_err(|e| match e {
+            SaveError::Serialization(e) => UpdateError::Serialization(e),
+            SaveError::Other(e) => UpdateError::Other(e),
+        })
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
+        let _: i64 =
+            self.run(redis::cmd("EXPIRE").arg(Self::name(key.as_ref())).arg(ttl.whole_seconds().max(1))).await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        let _: i64 = self.run(redis::cmd("DEL").arg(Self::name(key.as_ref()))).await?;
+        Ok(())
+    }
+}
+
 /// Deletes the database sessions of a user; returns how many. (Sessions in Redis end through
 /// the per-user revocation time that the Session scheme checks on every request.)
 ///
@@ -204,8 +307,8 @@ pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, AuthError> {
 pub enum StoreBackend {
     /// `auth_sessions` through sea-orm.
     Database(DbSessionStore),
-    /// actix-session's Redis store, with keys hashed before they reach Redis.
-    Redis(RedisSessionStore),
+    /// Redis, with keys hashed before they reach it and bounded command times.
+    Redis(Arc<RedisSessions>),
 }
 
 /// The store chosen by the settings, the database (default) or Redis, with a cache of loaded
@@ -237,12 +340,7 @@ impl AuthSessionStore {
             SessionStoreKind::Database => StoreBackend::Database(DbSessionStore::new(auth.db().clone())),
             SessionStoreKind::Redis => {
                 let url = config.redis_url.ok_or("the Redis session store needs session.redis_url")?;
-                let store = RedisSessionStore::builder(url)
-                    .cache_keygen(|key| format!("auth-session:{}", digest(key)))
-                    .build()
-                    .await
-                    .map_err(|e| format!("cannot connect to Redis: {e}"))?;
-                StoreBackend::Redis(store)
+                StoreBackend::Redis(Arc::new(RedisSessions::connect(&url).await?))
             }
         };
         Ok(AuthSessionStore { backend, states, auth: auth.clone() })
@@ -262,13 +360,7 @@ impl SessionStore for AuthSessionStore {
             StoreBackend::Database(s) => {
                 s.load_with_expiry(key).await?.map_or((None, None), |(s, e)| (Some(s), Some(e)))
             }
-            StoreBackend::Redis(s) => (
-                s.load(key).await.map_err(|e| match e {
-                    LoadError::Other(e) => LoadError::Other(unavailable(e)),
-                    other => other,
-                })?,
-                None,
-            ),
+            StoreBackend::Redis(s) => (s.load(key).await?, None),
         };
         if let Some(state) = &state {
             self.states.insert(cache_key, snapshot, Arc::new(state.clone()), user_of(state), None, expires_at);

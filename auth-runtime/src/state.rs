@@ -118,7 +118,7 @@ impl Auth {
     /// the runtime; without it, other instances' revocations show after the cache TTL.
     ///
     /// # Errors
-    /// A message when Redis cannot be reached.
+    /// A message when the Redis URL is invalid.
     pub async fn start_revocation_bus(&self) -> Result<(), String> {
         let mut config = self.config::<CacheConfig>().cloned().unwrap_or_default();
         // Without a Redis URL of its own, the bus uses the Redis the sessions or throttles
@@ -178,11 +178,26 @@ impl Auth {
         password: &str,
     ) -> Result<Option<User>, AuthError> {
         let guard = self.login_guard(LoginKind::Password);
-        guard.check(req, username).await?;
-        let user = self.verify_password(username, password).await?;
+        // The attempt is reserved before the hash runs: concurrent guesses cannot all pass
+        // a check that counts only finished failures.
+        guard.reserve(req, username).await?;
+        let user = match self.verify_password(username, password).await {
+            Ok(user) => user,
+            Err(e) => {
+                guard.release(req, username).await;
+                return Err(e);
+            }
+        };
+        let ip = crate::throttling::client_ip(req, self.config::<ThrottleConfig>().map_or(0, |c| c.num_proxies));
         match &user {
-            Some(_) => guard.succeeded(req, username).await?,
-            None => guard.failed(req, username).await?,
+            Some(_) => {
+                guard.succeeded(req, username).await?;
+                tracing::info!(target: "auth::audit", username, %ip, outcome = "ok", "password check");
+            }
+            // The reservation stays: it is the failure.
+            None => {
+                tracing::info!(target: "auth::audit", username, %ip, outcome = "authentication_failed", "password check")
+            }
         }
         Ok(user)
     }
@@ -201,6 +216,15 @@ impl Auth {
             return Ok(None);
         };
         if !verdict.valid || !stored.user.is_active {
+            return Ok(None);
+        }
+        // The hash took time (and may have queued): if the password changed or the user was
+        // deactivated meanwhile, this check verified a stale hash and must issue nothing.
+        let current = self.users().by_username(username).await?;
+        let unchanged = current.as_ref().is_some_and(|c| {
+            c.user.id == stored.user.id && c.user.is_active && c.password_hash == stored.password_hash
+        });
+        if !unchanged {
             return Ok(None);
         }
         if let Some(new_hash) = verdict.rehashed {

@@ -7,10 +7,12 @@
 //!   `ScopedRateThrottle`): [`AnonRate`], [`UserRate`], [`Scoped`]; handlers choose theirs with
 //!   `#[throttle(...)]`, the others use the settings' anon and user rates. Past the rate: 429
 //!   `throttled` with `Retry-After` in seconds.
-//! - Login failures ([`LoginGuard`]): failed password (and OAuth2 client) checks are counted
-//!   per username (or client id) and per client IP; past either limit every attempt is 429,
-//!   even with the right password, before any hash is computed; a success resets the
-//!   username's count.
+//! - Login failures ([`LoginGuard`]): every password (and OAuth2 client) check reserves an
+//!   attempt per username (or client id) and per client IP *before* any hash runs, in one
+//!   atomic step (an increment in memory or a Lua script in Redis); past either limit the
+//!   attempt is 429, even with the right password. So whatever the concurrency, at most the
+//!   limit of checks run per name and per address per window. A failed check keeps its
+//!   reservation (it is the failure); a success releases it and resets the username's count.
 //! - The client IP is the peer address; `X-Forwarded-For` is read only with a configured
 //!   number of trusted proxies (DRF's `NUM_PROXIES`), never blindly ([`client_ip`]).
 //! - Stores: in-process (governor's GCRA limiters for rates, moka caches for failure
@@ -325,9 +327,12 @@ impl ThrottleStore {
     /// The store for `config` (Redis connects on first use).
     pub fn new(config: &ThrottleConfig) -> Self {
         let redis = match (config.store, &config.redis_url) {
-            (ThrottleStoreKind::Redis, Some(url)) => {
-                Some(RedisCounters { url: url.clone(), prefix: config.redis_prefix.clone(), conn: OnceCell::new() })
-            }
+            (ThrottleStoreKind::Redis, Some(url)) => Some(RedisCounters {
+                url: url.clone(),
+                prefix: config.redis_prefix.clone(),
+                conn: OnceCell::new(),
+                breaker: crate::breaker::Breaker::default(),
+            }),
             _ => None,
         };
         ThrottleStore { kind: config.store, memory: Memory::new(config.login_failures.window), redis }
@@ -351,20 +356,23 @@ impl ThrottleStore {
         }
     }
 
-    /// The seconds until `counter` (a login-failure counter) drops below `limit`, if it is at
-    /// or over it.
-    async fn locked(&self, counter: &str, limit: u32) -> Result<Option<u64>, StoreError> {
+    /// Atomically adds one attempt to each of `counters` (login-attempt counters whose
+    /// window of `window` seconds starts at their first attempt), unless one of them is at
+    /// `limit` already: then none is changed and the answer is the seconds until the fullest
+    /// one's window ends.
+    async fn reserve(&self, counters: &[String], limit: u32, window: u64) -> Result<Option<u64>, StoreError> {
         match self.redis()? {
-            Some(r) => r.locked(counter, limit).await,
-            None => Ok(self.memory.locked(counter, limit)),
+            Some(r) => r.reserve(counters, limit, window).await,
+            None => Ok(self.memory.reserve(counters, limit)),
         }
     }
 
-    async fn fail(&self, counter: &str, window: u64) -> Result<(), StoreError> {
+    /// Takes one attempt back from `counter` (never below zero).
+    async fn release(&self, counter: &str) -> Result<(), StoreError> {
         match self.redis()? {
-            Some(r) => r.fail(counter, window).await,
+            Some(r) => r.release(counter).await,
             None => {
-                self.memory.fail(counter);
+                self.memory.release(counter);
                 Ok(())
             }
         }
@@ -430,28 +438,67 @@ impl Memory {
         }
     }
 
-    fn locked(&self, counter: &str, limit: u32) -> Option<u64> {
-        let entry = self.failures.get(counter)?;
-        if entry.1.load(std::sync::atomic::Ordering::SeqCst) < limit {
-            return None;
+    fn reserve(&self, counters: &[String], limit: u32) -> Option<u64> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut taken: Vec<Arc<FailureCount>> = Vec::with_capacity(counters.len());
+        for counter in counters {
+            let entry = self
+                .failures
+                .get_with(counter.clone(), || Arc::new((Instant::now(), std::sync::atomic::AtomicU32::new(0))));
+            // The increment is the reservation: of N concurrent attempts exactly `limit`
+            // see a previous count below it.
+            if entry.1.fetch_add(1, SeqCst) >= limit {
+                entry.1.fetch_sub(1, SeqCst);
+                for t in taken {
+                    t.1.fetch_sub(1, SeqCst);
+                }
+                let left = Duration::from_secs(self.window).saturating_sub(entry.0.elapsed());
+                return Some((left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1));
+            }
+            taken.push(entry);
         }
-        let left = Duration::from_secs(self.window).saturating_sub(entry.0.elapsed());
-        Some(left.as_secs().max(1) + u64::from(left.subsec_nanos() > 0 && left.as_secs() > 0))
+        None
     }
 
-    fn fail(&self, counter: &str) {
-        let entry = self
-            .failures
-            .get_with(counter.to_owned(), || Arc::new((Instant::now(), std::sync::atomic::AtomicU32::new(0))));
-        entry.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    fn release(&self, counter: &str) {
+        if let Some(entry) = self.failures.get(counter) {
+            let _ =
+                entry.1.fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| {
+                    n.checked_sub(1)
+                });
+        }
     }
 }
+
+/// Reserves one attempt on every key of KEYS (ARGV: limit, window in ms) or none: returns 0,
+/// or the milliseconds left in the window of the first key at its limit.
+const RESERVE_SCRIPT: &str = r"
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[2]) end
+  if n > tonumber(ARGV[1]) then
+    for j = 1, i do redis.call('DECR', KEYS[j]) end
+    return math.max(redis.call('PTTL', key), 1)
+  end
+end
+return 0
+";
+
+/// Takes one attempt back from KEYS[1], never below zero.
+const RELEASE_SCRIPT: &str = r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+";
 
 /// Redis counters: fixed windows with `INCR` and `PEXPIRE`, shared by every instance.
 struct RedisCounters {
     url: String,
     prefix: String,
     conn: OnceCell<redis::aio::ConnectionManager>,
+    /// Bounds every command (1 s) and remembers a failure for a second, so a Redis outage
+    /// costs fail-open rates nothing and fail-closed logins a 503 at once.
+    breaker: crate::breaker::Breaker,
 }
 
 impl RedisCounters {
@@ -462,8 +509,8 @@ impl RedisCounters {
                 let client = redis::Client::open(self.url.as_str()).map_err(|e| StoreError(e.to_string()))?;
                 // Bounded: a Redis that does not answer is a store fault within seconds, not a hang.
                 let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Duration::from_secs(2))
-                    .set_response_timeout(Duration::from_secs(2))
+                    .set_connection_timeout(crate::breaker::DEFAULT_TIMEOUT)
+                    .set_response_timeout(crate::breaker::DEFAULT_TIMEOUT)
                     .set_number_of_retries(1);
                 redis::aio::ConnectionManager::new_with_config(client, config)
                     .await
@@ -473,20 +520,28 @@ impl RedisCounters {
         Ok(conn.clone())
     }
 
+    /// Runs `cmd` (or a pipeline) through the breaker: bounded, and refused at once for a
+    /// second after a failure.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let call = async {
+            let conn = self.conn().await?;
+            f(conn).await.map_err(|e| StoreError(e.to_string()))
+        };
+        self.breaker.call(call).await.map_err(|e| StoreError(e.to_string()))
+    }
+
     async fn hit(&self, key: &ThrottleKey) -> Result<Option<u64>, StoreError> {
         let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         let window_ms = key.rate.window * 1000;
         let slot = now_ms / window_ms;
         let name = format!("{}:throttle:{}:{}:{}:{slot}", self.prefix, key.scope, key.rate, key.ident);
-        let mut conn = self.conn().await?;
-        let (count,): (u64,) = redis::pipe()
-            .atomic()
-            .incr(&name, 1u64)
-            .pexpire(&name, i64::try_from(window_ms).unwrap_or(i64::MAX))
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| StoreError(e.to_string()))?;
+        let mut pipe = redis::pipe();
+        pipe.atomic().incr(&name, 1u64).pexpire(&name, i64::try_from(window_ms).unwrap_or(i64::MAX)).ignore();
+        let (count,): (u64,) = self.run(|mut conn| async move { pipe.query_async(&mut conn).await }).await?;
         if count <= u64::from(key.rate.num) {
             return Ok(None);
         }
@@ -494,41 +549,47 @@ impl RedisCounters {
         Ok(Some(left_ms.div_ceil(1000).max(1)))
     }
 
-    async fn locked(&self, counter: &str, limit: u32) -> Result<Option<u64>, StoreError> {
-        let name = format!("{}:login-failures:{counter}", self.prefix);
-        let mut conn = self.conn().await?;
-        let (count, ttl): (Option<u64>, i64) =
-            redis::pipe().get(&name).pttl(&name).query_async(&mut conn).await.map_err(|e| StoreError(e.to_string()))?;
-        if count.unwrap_or(0) < u64::from(limit) {
-            return Ok(None);
+    async fn reserve(&self, counters: &[String], limit: u32, window: u64) -> Result<Option<u64>, StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RESERVE_SCRIPT).arg(counters.len());
+        for counter in counters {
+            cmd.arg(format!("{}:login-failures:{counter}", self.prefix));
         }
-        Ok(Some(u64::try_from(ttl).unwrap_or(1000).div_ceil(1000).max(1)))
+        cmd.arg(limit).arg(window.max(1) * 1000);
+        let left_ms: u64 = self.run(|mut conn| async move { cmd.query_async(&mut conn).await }).await?;
+        Ok((left_ms > 0).then(|| left_ms.div_ceil(1000).max(1)))
     }
 
-    async fn fail(&self, counter: &str, window: u64) -> Result<(), StoreError> {
+    async fn release(&self, counter: &str) -> Result<(), StoreError> {
         let name = format!("{}:login-failures:{counter}", self.prefix);
-        let mut conn = self.conn().await?;
-        // The window starts at the first failure: set the expiry only on a new counter.
-        let _: () = redis::pipe()
-            .atomic()
-            .incr(&name, 1u64)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&name)
-            .arg(window * 1000)
-            .arg("NX")
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| StoreError(e.to_string()))?;
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(RELEASE_SCRIPT).arg(1).arg(&name);
+        let _: i64 = self.run(|mut conn| async move { cmd.query_async(&mut conn).await }).await?;
         Ok(())
     }
 
     async fn reset(&self, counter: &str) -> Result<(), StoreError> {
         let name = format!("{}:login-failures:{counter}", self.prefix);
-        let mut conn = self.conn().await?;
-        let _: () = redis::cmd("DEL").arg(&name).query_async(&mut conn).await.map_err(|e| StoreError(e.to_string()))?;
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(&name);
+        let _: i64 = self.run(|mut conn| async move { cmd.query_async(&mut conn).await }).await?;
         Ok(())
+    }
+}
+
+/// Logs a refused login attempt (target `auth::audit`), at most one line a second for the
+/// process, with the number of refusals not logged since: a guessing run cannot flood the log.
+fn log_lockout(kind: LoginKind, ip: &str, wait: u64) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let now = chrono::Utc::now().timestamp().unsigned_abs();
+    let last = LAST_SECOND.load(Ordering::Relaxed);
+    if now > last && LAST_SECOND.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::warn!(target: "auth::audit", ?kind, ip, wait, suppressed, outcome = "throttled", "login attempt refused: locked out");
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -564,6 +625,11 @@ impl<'a> LoginGuard<'a> {
             LoginKind::Client => "client",
         };
         // Names are hashed so that no username lands in Redis or the cache keys in clear.
+        // Normalised as usernames are, so `ａｌｉｃｅ` counts against `alice`.
+        let name = match self.kind {
+            LoginKind::Password => crate::users::normalize_username(name),
+            LoginKind::Client => name.to_owned(),
+        };
         let hashed = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(name.as_bytes()));
         [format!("{kind}:{hashed}"), format!("ip:{}", client_ip(req, config.num_proxies))]
     }
@@ -577,47 +643,67 @@ impl<'a> LoginGuard<'a> {
         }
     }
 
-    /// Before checking a password: 429 when the name or the client IP is past the limit.
+    /// Before checking a password or client secret: reserves one attempt for the name and
+    /// one for the client IP, atomically, or refuses when either is at the limit of
+    /// `throttle.login_failures` in its window. Follow it with [`LoginGuard::failed`] (the
+    /// reservation stays, as the failure), [`LoginGuard::succeeded`] or, when the check
+    /// could not run (a store fault), [`LoginGuard::release`].
     ///
     /// # Errors
-    /// 429 `throttled` with `Retry-After`; 503 when the store fails (fail closed by default).
-    pub async fn check(&self, req: &HttpRequest, name: &str) -> Result<(), AuthError> {
+    /// 429 `throttled` with `Retry-After` (seconds); 503 when the store fails (fail closed
+    /// by default).
+    pub async fn reserve(&self, req: &HttpRequest, name: &str) -> Result<(), AuthError> {
         let Some((config, store)) = self.setup() else { return Ok(()) };
-        let mut wait = 0;
-        for counter in self.counters(req, config, name) {
-            match store.locked(&counter, config.login_failures.num).await {
-                Ok(w) => wait = wait.max(w.unwrap_or(0)),
-                Err(e) => self.on_store_error(config, e)?,
+        let counters = self.counters(req, config, name);
+        match store.reserve(&counters, config.login_failures.num, config.login_failures.window).await {
+            Ok(None) => Ok(()),
+            Ok(Some(wait)) => {
+                log_lockout(self.kind, &client_ip(req, config.num_proxies), wait);
+                Err(AuthError::Throttled { wait })
             }
+            Err(e) => self.on_store_error(config, e),
         }
-        if wait > 0 { Err(AuthError::Throttled { wait }) } else { Ok(()) }
     }
 
-    /// After a failed check: one more failure for the name and for the client IP.
+    /// After a failed check that had no reservation (a request too malformed to name
+    /// whom it tries): counts it as one attempt for the name and the client IP. A failed
+    /// check after [`LoginGuard::reserve`] needs no call: its reservation is the failure.
     ///
     /// # Errors
-    /// 503 when the store fails (fail closed by default).
+    /// 503 when the store fails (fail closed by default); 429 never (the count still rises).
     pub async fn failed(&self, req: &HttpRequest, name: &str) -> Result<(), AuthError> {
-        let Some((config, store)) = self.setup() else { return Ok(()) };
-        for counter in self.counters(req, config, name) {
-            if let Err(e) = store.fail(&counter, config.login_failures.window).await {
-                self.on_store_error(config, e)?;
-            }
+        match self.reserve(req, name).await {
+            Err(AuthError::Throttled { .. }) => Ok(()),
+            other => other,
         }
-        Ok(())
     }
 
-    /// After a successful check: the name's count is reset (the IP's is not).
+    /// After a successful check: the name's count is reset and the IP's reservation given
+    /// back (a success is not a failure).
     ///
     /// # Errors
     /// 503 when the store fails (fail closed by default).
     pub async fn succeeded(&self, req: &HttpRequest, name: &str) -> Result<(), AuthError> {
         let Some((config, store)) = self.setup() else { return Ok(()) };
-        let [name_counter, _] = self.counters(req, config, name);
+        let [name_counter, ip_counter] = self.counters(req, config, name);
         if let Err(e) = store.reset(&name_counter).await {
             self.on_store_error(config, e)?;
         }
+        if let Err(e) = store.release(&ip_counter).await {
+            self.on_store_error(config, e)?;
+        }
         Ok(())
+    }
+
+    /// Gives a reservation back when the check could not run (e.g. the database failed):
+    /// that attempt neither failed nor succeeded.
+    pub async fn release(&self, req: &HttpRequest, name: &str) {
+        let Some((config, store)) = self.setup() else { return };
+        for counter in self.counters(req, config, name) {
+            if let Err(e) = store.release(&counter).await {
+                tracing::warn!(error = %e, "could not release a login reservation");
+            }
+        }
     }
 }
 
@@ -664,16 +750,35 @@ mod tests {
     }
 
     #[test]
-    fn memory_failure_counters() {
+    fn memory_reservations_are_atomic_and_all_or_nothing() {
         let m = Memory::new(60);
-        for _ in 0..2 {
-            assert_eq!(m.locked("user:a", 3), None);
-            m.fail("user:a");
+        let both = ["user:a".to_owned(), "ip:1".to_owned()];
+        for _ in 0..3 {
+            assert_eq!(m.reserve(&both, 3), None);
         }
-        m.fail("user:a");
-        let wait = m.locked("user:a", 3).expect("locked at the limit");
+        let wait = m.reserve(&both, 3).expect("at the limit");
         assert!((1..=60).contains(&wait), "{wait}");
+        // Refused on the name: the IP's count did not move.
+        m.release("ip:1");
+        assert_eq!(m.reserve(&["ip:1".to_owned()], 3), None, "the refused attempt took nothing");
+        // Released below zero: stays at zero.
         m.failures.invalidate("user:a");
-        assert_eq!(m.locked("user:a", 3), None);
+        m.release("user:a");
+        assert_eq!(m.reserve(&["user:a".to_owned()], 1), None);
+        // Many threads at once: exactly the limit get through.
+        let m = Arc::new(Memory::new(60));
+        let granted = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        if m.reserve(&["user:b".to_owned()], 10).is_none() {
+                            granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(granted.into_inner(), 10);
     }
 }

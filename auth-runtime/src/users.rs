@@ -109,6 +109,7 @@ impl UserStore for DbUserStore {
             if username.contains('\0') {
                 return Ok(None);
             }
+            let username = normalize_username(username);
             Ok(entity::Entity::find().filter(entity::Column::Username.eq(username)).one(&self.db).await?.map(stored))
         })
     }
@@ -138,6 +139,14 @@ impl UserStore for DbUserStore {
             Ok(())
         })
     }
+}
+
+/// The form a username is stored and looked up in: Unicode NFKC (Django's
+/// `AbstractBaseUser.normalize_username`), so `ａｌｉｃｅ` (fullwidth) is `alice` and cannot be
+/// created beside it. Applied at creation and at every login.
+pub fn normalize_username(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfkc().collect()
 }
 
 /// True for a valid username: 1 to 150 characters of Unicode letters and digits and
@@ -180,7 +189,8 @@ pub enum CreateUserError {
 ///
 /// # Errors
 /// [`CreateUserError`]: invalid username, existing user, store failure.
-pub async fn create_user(auth: &crate::Auth, new: NewUser) -> Result<User, CreateUserError> {
+pub async fn create_user(auth: &crate::Auth, mut new: NewUser) -> Result<User, CreateUserError> {
+    new.username = normalize_username(&new.username);
     if !is_valid_username(&new.username) {
         return Err(CreateUserError::InvalidUsername);
     }
@@ -225,6 +235,14 @@ pub async fn list_users(db: &DatabaseConnection) -> Result<Vec<User>, crate::Aut
 #[cfg(test)]
 mod tests {
     use super::is_valid_username;
+
+    #[test]
+    fn usernames_are_nfkc_normalised() {
+        use super::normalize_username;
+        assert_eq!(normalize_username("\u{ff41}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}"), "alice");
+        assert_eq!(normalize_username("j\u{6f}\u{308}rg"), "j\u{f6}rg", "composed");
+        assert_eq!(normalize_username("alice"), "alice");
+    }
 
     #[test]
     fn usernames() {

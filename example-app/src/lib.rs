@@ -8,7 +8,6 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpResponse, web};
 use auth_runtime::http::{self as auth_http, not_allowed};
 use auth_runtime::sessions::Sessions;
@@ -207,7 +206,7 @@ pub fn app(
         .default_service(web::to(auth_http::not_found))
         .wrap(state.sessions)
         .wrap(auth_http::json_errors())
-        .wrap(NormalizePath::new(TrailingSlash::Trim))
+        .wrap(actix_web::middleware::from_fn(auth_http::edge))
 }
 
 /// Registers the contract's routes; each resource answers 405 (with `Allow`) to other methods.
@@ -216,6 +215,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource(path).default_service(not_allowed(allow))
     }
     cfg.service(resource("/", "GET").get(spa))
+        .service(resource("/spa.js", "GET").get(spa_js))
+        .service(resource("/spa.css", "GET").get(spa_css))
         .service(resource("/api/health", "GET").get(health))
         .service(resource("/api/whoami", "GET").get(whoami))
         .service(resource("/api/basic/whoami", "GET").get(basic_whoami))
@@ -287,10 +288,18 @@ async fn token_whoami(principal: Principal) -> HttpResponse {
 /// `GET /`: the single-page app (plain HTML and JavaScript): log in, list and add books,
 /// log out, with the session cookie and the CSRF header.
 async fn spa() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("X-Frame-Options", "DENY"))
-        .body(include_str!("spa.html"))
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("spa.html"))
+}
+
+/// `GET /spa.js`: the single-page app's script (a file of its own: the pages' CSP allows no
+/// inline script).
+async fn spa_js() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/javascript; charset=utf-8").body(include_str!("spa.js"))
+}
+
+/// `GET /spa.css`: the single-page app's style sheet.
+async fn spa_css() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/css; charset=utf-8").body(include_str!("spa.css"))
 }
 
 /// `GET /api/session/whoami`: only sessions.

@@ -125,11 +125,19 @@ impl From<GrantArg> for GrantType {
     }
 }
 
+/// mimalloc: the server allocates small, short-lived objects on every request (measured with
+/// bench/run.sh and perf: glibc's malloc and free were the largest user-space cost after the
+/// network), and glibc keeps the 19 MiB Argon2 buffers of every blocking thread's arena.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    // actix-session warns about every forged or stale `sessionid` cookie, which any client
+    // can send: those lines are off by default (RUST_LOG=actix_session=warn shows them).
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,actix_session=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();

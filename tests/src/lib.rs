@@ -2,6 +2,8 @@
 //! PostgreSQL database when `TEST_DATABASE_URL` is set), the example app served over real
 //! HTTP on a free loopback port, and a `reqwest` client.
 
+pub mod proxy;
+
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
 

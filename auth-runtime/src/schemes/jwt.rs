@@ -858,6 +858,14 @@ impl Scheme for Jwt {
                 return Outcome::NoCredentials;
             }
         };
+        // A token verified lately is served from the principal cache (until its `exp`, and
+        // never after a revocation of its user): no signature check, no claims parsing.
+        let cache = auth.cache().principals();
+        let cache_key = crate::cache::GenCache::<Principal>::key(Self::NAME, token);
+        if let Some(principal) = cache.get(&cache_key) {
+            return Outcome::Authenticated(principal);
+        }
+        let snapshot = cache.snapshot();
         let token = String::from_utf8_lossy(token);
         let mut kinds = vec![TokenKind::Access];
         if config.sliding {
@@ -866,11 +874,15 @@ impl Scheme for Jwt {
         let result = async {
             let verified = verify(auth, &token, &kinds, true)?;
             let user = token_user(auth, &verified).await?;
-            Ok::<_, AuthError>(Principal::for_user(
+            let exp = DateTime::from_timestamp(i64::try_from(verified.exp).unwrap_or(0), 0);
+            let user_id = user.id;
+            let principal = Principal::for_user(
                 user,
                 Self::NAME,
                 SchemeData::Jwt { jti: verified.jti, claims: Arc::new(verified.claims) },
-            ))
+            );
+            cache.insert(cache_key, snapshot, principal.clone(), Some(user_id), None, exp);
+            Ok::<_, AuthError>(principal)
         }
         .await;
         match result {

@@ -394,10 +394,13 @@ fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
     } else {
         return None;
     };
+    // A port is 1 to 65535 in its canonical form: no `:0`, no leading zeros (`:080`).
     let port_ok = port.is_empty()
-        || port
-            .strip_prefix(':')
-            .is_some_and(|d| !d.is_empty() && d.len() <= 5 && d.bytes().all(|b| b.is_ascii_digit()));
+        || port.strip_prefix(':').is_some_and(|d| {
+            d.bytes().all(|b| b.is_ascii_digit())
+                && !d.starts_with('0')
+                && d.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+        });
     port_ok.then_some((host, tail))
 }
 
@@ -1022,6 +1025,11 @@ mod tests {
         assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:x/cb"));
         assert!(!redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1.evil.example/cb"));
         assert!(!redirect_uri_matches("http://localhost/cb", "http://localhost:5555/cb"));
+        for port in [":0", ":080", ":65536", ":99999", ":", ":-1", ":+80"] {
+            assert!(!redirect_uri_matches("http://127.0.0.1/cb", &format!("http://127.0.0.1{port}/cb")), "{port}");
+        }
+        assert!(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:65535/cb"));
+        assert!(redirect_uri_matches("http://127.0.0.1/cb", "http://127.0.0.1:1/cb"));
     }
 
     #[test]
