@@ -181,7 +181,7 @@ impl Auth {
         // The attempt is reserved before the hash runs: concurrent guesses cannot all pass
         // a check that counts only finished failures.
         guard.reserve(req, username).await?;
-        let user = match self.verify_password(username, password).await {
+        let user = match self.verify_password(req, username, password).await {
             Ok(user) => user,
             Err(e) => {
                 guard.release(req, username).await;
@@ -194,12 +194,30 @@ impl Auth {
                 guard.succeeded(req, username).await?;
                 tracing::info!(target: "auth::audit", username, %ip, outcome = "ok", "password check");
             }
-            // The reservation stays: it is the failure.
             None => {
-                tracing::info!(target: "auth::audit", username, %ip, outcome = "authentication_failed", "password check")
+                guard.failed(req, username).await?;
+                tracing::info!(target: "auth::audit", username, %ip, outcome = "authentication_failed", "password check");
             }
         }
         Ok(user)
+    }
+
+    /// After issuing a credential on the strength of [`Auth::check_password`] in this
+    /// request: whether the user's password (hash) is still the one that was verified and
+    /// the user still active. A password change racing the login (between the check and the
+    /// issuance) makes it `false`; the issuer then revokes what it issued and answers as for
+    /// a wrong password. Together with the check before issuing, no credential obtained with
+    /// the old password survives a change (a change's revocation runs after its hash update).
+    ///
+    /// # Errors
+    /// 503 when the store fails.
+    pub async fn confirm_login(&self, req: &HttpRequest, user: &User) -> Result<bool, AuthError> {
+        use actix_web::HttpMessage;
+        let Some(verified) = req.extensions().get::<VerifiedHash>().map(|v| v.0.clone()) else {
+            return Ok(false);
+        };
+        let current = self.users().by_id(user.id).await?;
+        Ok(current.is_some_and(|c| c.user.is_active && c.password_hash == verified))
     }
 
     /// The lockout of guessing for password checks or OAuth2 client authentication (see
@@ -208,7 +226,12 @@ impl Auth {
         LoginGuard::new(self, kind)
     }
 
-    async fn verify_password(&self, username: &str, password: &str) -> Result<Option<User>, AuthError> {
+    async fn verify_password(
+        &self,
+        req: &HttpRequest,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, AuthError> {
         let stored = self.users().by_username(username).await?;
         let hash = stored.as_ref().map(|s| s.password_hash.clone());
         let verdict = self.passwords().verify(password, hash).await?;
@@ -226,6 +249,13 @@ impl Auth {
         });
         if !unchanged {
             return Ok(None);
+        }
+        // Kept for `confirm_login`, which issuers call after issuing (the upgraded hash when
+        // the stored one is re-hashed below).
+        {
+            use actix_web::HttpMessage;
+            let kept = verdict.rehashed.clone().unwrap_or_else(|| stored.password_hash.clone());
+            req.extensions_mut().insert(VerifiedHash(kept));
         }
         if let Some(new_hash) = verdict.rehashed {
             self.users().set_password_hash(stored.user.id, &new_hash).await?;
@@ -252,6 +282,10 @@ impl FromRequest for Auth {
         ready(Auth::from_request_ref(req))
     }
 }
+
+/// The stored hash a password check of this request verified (see [`Auth::confirm_login`]).
+#[derive(Clone)]
+struct VerifiedHash(String);
 
 /// Builds an [`Auth`]; see [`Auth::builder`].
 pub struct AuthBuilder {

@@ -358,12 +358,23 @@ impl ThrottleStore {
 
     /// Atomically adds one attempt to each of `counters` (login-attempt counters whose
     /// window of `window` seconds starts at their first attempt), unless one of them is at
-    /// `limit` already: then none is changed and the answer is the seconds until the fullest
-    /// one's window ends.
-    async fn reserve(&self, counters: &[String], limit: u32, window: u64) -> Result<Option<u64>, StoreError> {
+    /// `limit` already: then none is changed, and the answer says whether the limit is held by
+    /// failures (locked, with the seconds left) or by checks still running (busy).
+    async fn reserve(&self, counters: &[String], limit: u32, window: u64) -> Result<Reserved, StoreError> {
         match self.redis()? {
             Some(r) => r.reserve(counters, limit, window).await,
             None => Ok(self.memory.reserve(counters, limit)),
+        }
+    }
+
+    /// Records that the reserved attempt on each of `counters` failed.
+    async fn fail(&self, counters: &[String], window: u64) -> Result<(), StoreError> {
+        match self.redis()? {
+            Some(r) => r.fail(counters, window).await,
+            None => {
+                self.memory.fail(counters);
+                Ok(())
+            }
         }
     }
 
@@ -392,8 +403,20 @@ impl ThrottleStore {
 /// One GCRA limiter per scope and rate, keyed by whose requests.
 type Limiter = DefaultKeyedRateLimiter<String>;
 
-/// A failure counter: when its window started, and the failures since.
-type FailureCount = (Instant, std::sync::atomic::AtomicU32);
+/// A login-attempt counter: when its window started, the attempts reserved since (failed or
+/// still running), and how many of them failed.
+type FailureCount = (Instant, std::sync::atomic::AtomicU32, std::sync::atomic::AtomicU32);
+
+/// The answer of a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reserved {
+    /// The attempt may run.
+    Yes,
+    /// Failures reached the limit: refused for this many seconds.
+    Locked(u64),
+    /// The limit is held by checks still running: try again shortly.
+    Busy,
+}
 
 /// In-process counters: a governor GCRA limiter per scope for request rates, and a moka
 /// cache of failure counters whose entries expire one window after the first failure.
@@ -438,13 +461,16 @@ impl Memory {
         }
     }
 
-    fn reserve(&self, counters: &[String], limit: u32) -> Option<u64> {
+    fn entry(&self, counter: &str) -> Arc<FailureCount> {
+        use std::sync::atomic::AtomicU32;
+        self.failures.get_with(counter.to_owned(), || Arc::new((Instant::now(), AtomicU32::new(0), AtomicU32::new(0))))
+    }
+
+    fn reserve(&self, counters: &[String], limit: u32) -> Reserved {
         use std::sync::atomic::Ordering::SeqCst;
         let mut taken: Vec<Arc<FailureCount>> = Vec::with_capacity(counters.len());
         for counter in counters {
-            let entry = self
-                .failures
-                .get_with(counter.clone(), || Arc::new((Instant::now(), std::sync::atomic::AtomicU32::new(0))));
+            let entry = self.entry(counter);
             // The increment is the reservation: of N concurrent attempts exactly `limit`
             // see a previous count below it.
             if entry.1.fetch_add(1, SeqCst) >= limit {
@@ -452,12 +478,21 @@ impl Memory {
                 for t in taken {
                     t.1.fetch_sub(1, SeqCst);
                 }
+                if entry.2.load(SeqCst) < limit {
+                    return Reserved::Busy;
+                }
                 let left = Duration::from_secs(self.window).saturating_sub(entry.0.elapsed());
-                return Some((left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1));
+                return Reserved::Locked((left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1));
             }
             taken.push(entry);
         }
-        None
+        Reserved::Yes
+    }
+
+    fn fail(&self, counters: &[String]) {
+        for counter in counters {
+            self.entry(counter).2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     fn release(&self, counter: &str) {
@@ -470,16 +505,32 @@ impl Memory {
     }
 }
 
-/// Reserves one attempt on every key of KEYS (ARGV: limit, window in ms) or none: returns 0,
-/// or the milliseconds left in the window of the first key at its limit.
+/// Reserves one attempt on every counter or on none. KEYS come in pairs: the attempts
+/// counter and the failures counter of each; ARGV: limit, window in ms. Returns 0 (reserved),
+/// -1 (the limit is held by attempts still running), or the milliseconds left in the window
+/// of a counter whose failures reached the limit.
 const RESERVE_SCRIPT: &str = r"
-for i, key in ipairs(KEYS) do
-  local n = redis.call('INCR', key)
-  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[2]) end
-  if n > tonumber(ARGV[1]) then
-    for j = 1, i do redis.call('DECR', KEYS[j]) end
-    return math.max(redis.call('PTTL', key), 1)
+local limit = tonumber(ARGV[1])
+for i = 1, #KEYS, 2 do
+  local n = redis.call('INCR', KEYS[i])
+  if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+  if n > limit then
+    for j = 1, i, 2 do redis.call('DECR', KEYS[j]) end
+    if tonumber(redis.call('GET', KEYS[i + 1]) or '0') >= limit then
+      return math.max(redis.call('PTTL', KEYS[i + 1]), 1)
+    end
+    return -1
   end
+end
+return 0
+";
+
+/// Counts one failure on every key of KEYS (failures counters), each window (ARGV[1], ms)
+/// starting at its first failure.
+const FAIL_SCRIPT: &str = r"
+for i, key in ipairs(KEYS) do
+  redis.call('INCR', key)
+  if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[1]) end
 end
 return 0
 ";
@@ -549,19 +600,35 @@ impl RedisCounters {
         Ok(Some(left_ms.div_ceil(1000).max(1)))
     }
 
-    async fn reserve(&self, counters: &[String], limit: u32, window: u64) -> Result<Option<u64>, StoreError> {
+    async fn reserve(&self, counters: &[String], limit: u32, window: u64) -> Result<Reserved, StoreError> {
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(RESERVE_SCRIPT).arg(counters.len());
+        cmd.arg(RESERVE_SCRIPT).arg(counters.len() * 2);
         for counter in counters {
+            cmd.arg(format!("{}:login-attempts:{counter}", self.prefix));
             cmd.arg(format!("{}:login-failures:{counter}", self.prefix));
         }
         cmd.arg(limit).arg(window.max(1) * 1000);
-        let left_ms: u64 = self.run(|mut conn| async move { cmd.query_async(&mut conn).await }).await?;
-        Ok((left_ms > 0).then(|| left_ms.div_ceil(1000).max(1)))
+        let answer: i64 = self.run(|mut conn| async move { cmd.query_async(&mut conn).await }).await?;
+        Ok(match answer {
+            0 => Reserved::Yes,
+            n if n < 0 => Reserved::Busy,
+            ms => Reserved::Locked(ms.unsigned_abs().div_ceil(1000).max(1)),
+        })
+    }
+
+    async fn fail(&self, counters: &[String], window: u64) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(FAIL_SCRIPT).arg(counters.len());
+        for counter in counters {
+            cmd.arg(format!("{}:login-failures:{counter}", self.prefix));
+        }
+        cmd.arg(window.max(1) * 1000);
+        let _: i64 = self.run(|mut conn| async move { cmd.query_async(&mut conn).await }).await?;
+        Ok(())
     }
 
     async fn release(&self, counter: &str) -> Result<(), StoreError> {
-        let name = format!("{}:login-failures:{counter}", self.prefix);
+        let name = format!("{}:login-attempts:{counter}", self.prefix);
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(RELEASE_SCRIPT).arg(1).arg(&name);
         let _: i64 = self.run(|mut conn| async move { cmd.query_async(&mut conn).await }).await?;
@@ -569,13 +636,16 @@ impl RedisCounters {
     }
 
     async fn reset(&self, counter: &str) -> Result<(), StoreError> {
-        let name = format!("{}:login-failures:{counter}", self.prefix);
         let mut cmd = redis::cmd("DEL");
-        cmd.arg(&name);
+        cmd.arg(format!("{}:login-attempts:{counter}", self.prefix));
+        cmd.arg(format!("{}:login-failures:{counter}", self.prefix));
         let _: i64 = self.run(|mut conn| async move { cmd.query_async(&mut conn).await }).await?;
         Ok(())
     }
 }
+
+/// The longest a login attempt waits for checks of the same name or address still running.
+const BUSY_WAIT: Duration = Duration::from_secs(2);
 
 /// Logs a refused login attempt (target `auth::audit`), at most one line a second for the
 /// process, with the number of refusals not logged since: a guessing run cannot flood the log.
@@ -644,10 +714,13 @@ impl<'a> LoginGuard<'a> {
     }
 
     /// Before checking a password or client secret: reserves one attempt for the name and
-    /// one for the client IP, atomically, or refuses when either is at the limit of
-    /// `throttle.login_failures` in its window. Follow it with [`LoginGuard::failed`] (the
-    /// reservation stays, as the failure), [`LoginGuard::succeeded`] or, when the check
-    /// could not run (a store fault), [`LoginGuard::release`].
+    /// one for the client IP, atomically, so that at most `throttle.login_failures` checks
+    /// run per name and per address per window, whatever the concurrency. When the limit is
+    /// held by failures the attempt is refused; when it is held by checks still running
+    /// (many correct logins at once), it waits for them (every 10 ms, at most 2 s) and is
+    /// refused only if they fail. Follow it with [`LoginGuard::failed`],
+    /// [`LoginGuard::succeeded`] or, when the check could not run (a store fault),
+    /// [`LoginGuard::release`].
     ///
     /// # Errors
     /// 429 `throttled` with `Retry-After` (seconds); 503 when the store fails (fail closed
@@ -655,26 +728,34 @@ impl<'a> LoginGuard<'a> {
     pub async fn reserve(&self, req: &HttpRequest, name: &str) -> Result<(), AuthError> {
         let Some((config, store)) = self.setup() else { return Ok(()) };
         let counters = self.counters(req, config, name);
-        match store.reserve(&counters, config.login_failures.num, config.login_failures.window).await {
-            Ok(None) => Ok(()),
-            Ok(Some(wait)) => {
-                log_lockout(self.kind, &client_ip(req, config.num_proxies), wait);
-                Err(AuthError::Throttled { wait })
+        let started = Instant::now();
+        loop {
+            match store.reserve(&counters, config.login_failures.num, config.login_failures.window).await {
+                Ok(Reserved::Yes) => return Ok(()),
+                Ok(Reserved::Busy) if started.elapsed() < BUSY_WAIT => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Ok(Reserved::Busy) => return Err(AuthError::Throttled { wait: 1 }),
+                Ok(Reserved::Locked(wait)) => {
+                    log_lockout(self.kind, &client_ip(req, config.num_proxies), wait);
+                    return Err(AuthError::Throttled { wait });
+                }
+                Err(e) => return self.on_store_error(config, e),
             }
-            Err(e) => self.on_store_error(config, e),
         }
     }
 
-    /// After a failed check that had no reservation (a request too malformed to name
-    /// whom it tries): counts it as one attempt for the name and the client IP. A failed
-    /// check after [`LoginGuard::reserve`] needs no call: its reservation is the failure.
+    /// After a failed check that followed [`LoginGuard::reserve`]: the reservation stays
+    /// (the attempt counted) and one failure more is recorded for the name and the IP.
     ///
     /// # Errors
-    /// 503 when the store fails (fail closed by default); 429 never (the count still rises).
+    /// 503 when the store fails (fail closed by default).
     pub async fn failed(&self, req: &HttpRequest, name: &str) -> Result<(), AuthError> {
-        match self.reserve(req, name).await {
-            Err(AuthError::Throttled { .. }) => Ok(()),
-            other => other,
+        let Some((config, store)) = self.setup() else { return Ok(()) };
+        let counters = self.counters(req, config, name);
+        match store.fail(&counters, config.login_failures.window).await {
+            Ok(()) => Ok(()),
+            Err(e) => self.on_store_error(config, e),
         }
     }
 
@@ -754,17 +835,22 @@ mod tests {
         let m = Memory::new(60);
         let both = ["user:a".to_owned(), "ip:1".to_owned()];
         for _ in 0..3 {
-            assert_eq!(m.reserve(&both, 3), None);
+            assert_eq!(m.reserve(&both, 3), Reserved::Yes);
         }
-        let wait = m.reserve(&both, 3).expect("at the limit");
+        assert_eq!(m.reserve(&both, 3), Reserved::Busy, "three checks still running");
+        m.fail(&both);
+        m.fail(&both);
+        assert_eq!(m.reserve(&both, 3), Reserved::Busy, "two failed, one still running");
+        m.fail(&both);
+        let Reserved::Locked(wait) = m.reserve(&both, 3) else { panic!("three failures: locked") };
         assert!((1..=60).contains(&wait), "{wait}");
         // Refused on the name: the IP's count did not move.
         m.release("ip:1");
-        assert_eq!(m.reserve(&["ip:1".to_owned()], 3), None, "the refused attempt took nothing");
+        assert_eq!(m.reserve(&["ip:1".to_owned()], 3), Reserved::Yes, "the refused attempt took nothing");
         // Released below zero: stays at zero.
         m.failures.invalidate("user:a");
         m.release("user:a");
-        assert_eq!(m.reserve(&["user:a".to_owned()], 1), None);
+        assert_eq!(m.reserve(&["user:a".to_owned()], 1), Reserved::Yes);
         // Many threads at once: exactly the limit get through.
         let m = Arc::new(Memory::new(60));
         let granted = std::sync::atomic::AtomicU32::new(0);
@@ -772,7 +858,7 @@ mod tests {
             for _ in 0..8 {
                 scope.spawn(|| {
                     for _ in 0..50 {
-                        if m.reserve(&["user:b".to_owned()], 10).is_none() {
+                        if m.reserve(&["user:b".to_owned()], 10) == Reserved::Yes {
                             granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         }
                     }

@@ -370,3 +370,22 @@ db_test!(usernames_are_nfkc_normalised, |app| {
         .unwrap();
     assert_eq!(res.status(), 200);
 });
+
+db_test!(many_correct_logins_at_once_are_not_locked_out, |app| {
+    app.user("alice", "pw", false).await;
+    // 30 correct Basic requests at once from one address (a busy API client), three times the
+    // lockout's limit: the checks beyond the limit wait for the running ones, none is refused.
+    let calls = (0..30).map(|_| {
+        let app = &app;
+        async move { app.get("/api/basic/whoami", Some(&tests::basic("alice", "pw"))).await.0 }
+    });
+    let counts = tally(join_all(calls).await);
+    assert_eq!(counts, BTreeMap::from([(200, 30)]), "{counts:?}");
+    // And then a guessing run is still stopped at the limit.
+    let guesses = (0..30).map(|i| {
+        let app = &app;
+        async move { jwt_create(app, "alice", &format!("guess{i}")).await.status().as_u16() }
+    });
+    let counts = tally(join_all(guesses).await);
+    assert_eq!(counts, BTreeMap::from([(401, 10), (429, 20)]), "{counts:?}");
+});

@@ -75,6 +75,18 @@ async fn login_user(req: &HttpRequest, auth: &Auth, body: LoginRequest) -> Resul
 pub async fn create(req: HttpRequest, auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
     let user = login_user(&req, &auth, body.0).await.map_err(|e| challenged(&auth, e))?;
     let pair = jwt::issue_pair(&auth, &user, None).await.map_err(|e| challenged(&auth, e))?;
+    if !auth.confirm_login(&req, &user).await? {
+        // The password changed while this login ran: every JWT of the user is revoked again.
+        jwt::revoke_all(&auth, user.id).await?;
+        return Err(challenged(
+            &auth,
+            AuthError::AuthenticationFailed {
+                detail: "No active account found with the given credentials.".into(),
+                code: "no_active_account",
+                challenges: Vec::new(),
+            },
+        ));
+    }
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(pair))
 }
 

@@ -46,6 +46,11 @@ pub async fn obtain_token(
     let user = auth.check_password(&req, &username, &password).await?.ok_or(AuthError::InvalidCredentials)?;
     let ttl = auth.config::<TokenConfig>().and_then(|c| c.ttl);
     let issued = token::create_token(auth.db(), user.id, ttl).await?;
+    if !auth.confirm_login(&req, &user).await? {
+        // The password changed while this login ran: what it issued does not survive.
+        token::revoke_token(&auth, issued.record.id).await?;
+        return Err(AuthError::InvalidCredentials);
+    }
     let expires_at = issued.record.expires_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

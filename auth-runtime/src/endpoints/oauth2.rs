@@ -230,10 +230,10 @@ fn no_store(mut res: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseB
 /// Every failed client authentication at `/o/token`, `/o/revoke_token` and `/o/introspect`
 /// ends here: logs it and returns 401 `invalid_client` with `Basic realm="oauth"`.
 /// `client_id` is the identifier the client claimed, if any (unknown ones too).
-async fn client_auth_failed(req: &HttpRequest, auth: &Auth, client_id: Option<&str>, reserved: bool) -> OAuthError {
-    // Counted per client id and per client IP, as failed password logins are per username;
-    // after a reservation, the reservation is the count.
-    if !reserved && let Err(e) = auth.login_guard(LoginKind::Client).failed(req, client_id.unwrap_or("")).await {
+async fn client_auth_failed(req: &HttpRequest, auth: &Auth, client_id: Option<&str>) -> OAuthError {
+    // Counted per client id and per client IP, as failed password logins are per username
+    // (a request too malformed to have reserved an attempt counts as a failure all the same).
+    if let Err(e) = auth.login_guard(LoginKind::Client).failed(req, client_id.unwrap_or("")).await {
         return e.into();
     }
     tracing::warn!(
@@ -309,16 +309,16 @@ async fn authenticate_client(
             let pair = decoded.as_deref().and_then(|d| d.split_once(':'));
             let parts = pair.and_then(|(id, secret)| Some((form_decode(id)?, form_decode(secret)?)));
             let Some((id, secret)) = parts else {
-                return Err(client_auth_failed(req, auth, None, false).await);
+                return Err(client_auth_failed(req, auth, None).await);
             };
             if params.get("client_id")?.is_some_and(|body_id| body_id != id) {
-                return Err(client_auth_failed(req, auth, Some(&id), false).await);
+                return Err(client_auth_failed(req, auth, Some(&id)).await);
             }
             (id, Some(secret).filter(|s| !s.is_empty()))
         }
         None => {
             let Some(id) = params.get("client_id")? else {
-                return Err(client_auth_failed(req, auth, None, false).await);
+                return Err(client_auth_failed(req, auth, None).await);
             };
             (id.to_owned(), params.get("client_secret")?.map(str::to_owned))
         }
@@ -329,7 +329,7 @@ async fn authenticate_client(
     guard.reserve(req, &client_id).await?;
     let app = match oauth2::find_application(auth.db(), &client_id).await {
         Ok(Some(app)) => app,
-        Ok(None) => return Err(client_auth_failed(req, auth, Some(&client_id), true).await),
+        Ok(None) => return Err(client_auth_failed(req, auth, Some(&client_id)).await),
         Err(e) => {
             guard.release(req, &client_id).await;
             return Err(e.into());
@@ -341,7 +341,7 @@ async fn authenticate_client(
         secret.as_deref().is_some_and(|s| app.secret_matches(s))
     };
     if !ok {
-        return Err(client_auth_failed(req, auth, Some(&client_id), true).await);
+        return Err(client_auth_failed(req, auth, Some(&client_id)).await);
     }
     client_auth_succeeded(req, auth, &client_id).await;
     Ok(app)

@@ -71,6 +71,11 @@ pub async fn login(req: HttpRequest, auth: Auth, payload: web::Payload) -> Resul
     let body = LoginRequest { username: form.username, password: form.password };
     let user = auth.check_password(&req, &body.username, &body.password).await?.ok_or(AuthError::InvalidCredentials)?;
     let cookie = session::login(&req, &auth, &user).await?;
+    if !auth.confirm_login(&req, &user).await? {
+        // The password changed while this login ran: the user's sessions end again.
+        session::end_user_sessions(&auth, user.id).await?;
+        return Err(AuthError::InvalidCredentials);
+    }
     Ok(HttpResponse::Ok().cookie(cookie).json(serde_json::json!({ "username": user.username })))
 }
 
