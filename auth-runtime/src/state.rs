@@ -180,7 +180,7 @@ impl Auth {
         let guard = self.login_guard(LoginKind::Password);
         // The attempt is reserved before the hash runs: concurrent guesses cannot all pass
         // a check that counts only finished failures.
-        guard.reserve(req, username).await?;
+        let _attempt = guard.reserve(req, username).await?;
         let user = match self.verify_password(req, username, password).await {
             Ok(user) => user,
             Err(e) => {

@@ -310,6 +310,10 @@ pub struct ThrottleStore {
     kind: ThrottleStoreKind,
     memory: Memory,
     redis: Option<RedisCounters>,
+    /// Per login name, a first-come-first-served gate of `login_failures.num` places in this
+    /// process: attempts beyond the limit wait here in order (not by polling the store), so
+    /// many correct logins at once are served fairly.
+    gates: moka::sync::Cache<String, Arc<tokio::sync::Semaphore>>,
 }
 
 impl fmt::Debug for ThrottleStore {
@@ -335,7 +339,11 @@ impl ThrottleStore {
             }),
             _ => None,
         };
-        ThrottleStore { kind: config.store, memory: Memory::new(config.login_failures.window), redis }
+        let gates = moka::sync::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_idle(Duration::from_secs(config.login_failures.window.max(1)))
+            .build();
+        ThrottleStore { kind: config.store, memory: Memory::new(config.login_failures.window), redis, gates }
     }
 
     fn redis(&self) -> Result<Option<&RedisCounters>, StoreError> {
@@ -644,8 +652,16 @@ impl RedisCounters {
     }
 }
 
+/// A reserved login attempt: holds its place among the attempts of its name running in this
+/// process until dropped (keep it until the check is over).
+#[derive(Debug)]
+#[must_use = "the attempt's place is given up when this is dropped"]
+pub struct Attempt {
+    _place: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
 /// The longest a login attempt waits for checks of the same name or address still running.
-const BUSY_WAIT: Duration = Duration::from_secs(2);
+const BUSY_WAIT: Duration = Duration::from_secs(10);
 
 /// Logs a refused login attempt (target `auth::audit`), at most one line a second for the
 /// process, with the number of refusals not logged since: a guessing run cannot flood the log.
@@ -717,7 +733,7 @@ impl<'a> LoginGuard<'a> {
     /// one for the client IP, atomically, so that at most `throttle.login_failures` checks
     /// run per name and per address per window, whatever the concurrency. When the limit is
     /// held by failures the attempt is refused; when it is held by checks still running
-    /// (many correct logins at once), it waits for them (every 10 ms, at most 2 s) and is
+    /// (many correct logins at once), it waits for them (every 10 ms, at most 10 s) and is
     /// refused only if they fail. Follow it with [`LoginGuard::failed`],
     /// [`LoginGuard::succeeded`] or, when the check could not run (a store fault),
     /// [`LoginGuard::release`].
@@ -725,13 +741,19 @@ impl<'a> LoginGuard<'a> {
     /// # Errors
     /// 429 `throttled` with `Retry-After` (seconds); 503 when the store fails (fail closed
     /// by default).
-    pub async fn reserve(&self, req: &HttpRequest, name: &str) -> Result<(), AuthError> {
-        let Some((config, store)) = self.setup() else { return Ok(()) };
+    pub async fn reserve(&self, req: &HttpRequest, name: &str) -> Result<Attempt, AuthError> {
+        let Some((config, store)) = self.setup() else { return Ok(Attempt { _place: None }) };
         let counters = self.counters(req, config, name);
         let started = Instant::now();
+        let places = usize::try_from(config.login_failures.num.max(1)).unwrap_or(usize::MAX);
+        let gate = store.gates.get_with(counters[0].clone(), || Arc::new(tokio::sync::Semaphore::new(places)));
+        let place = match tokio::time::timeout(BUSY_WAIT, gate.acquire_owned()).await {
+            Ok(Ok(place)) => place,
+            _ => return Err(AuthError::Throttled { wait: 1 }),
+        };
         loop {
             match store.reserve(&counters, config.login_failures.num, config.login_failures.window).await {
-                Ok(Reserved::Yes) => return Ok(()),
+                Ok(Reserved::Yes) => return Ok(Attempt { _place: Some(place) }),
                 Ok(Reserved::Busy) if started.elapsed() < BUSY_WAIT => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
@@ -740,7 +762,7 @@ impl<'a> LoginGuard<'a> {
                     log_lockout(self.kind, &client_ip(req, config.num_proxies), wait);
                     return Err(AuthError::Throttled { wait });
                 }
-                Err(e) => return self.on_store_error(config, e),
+                Err(e) => return self.on_store_error(config, e).map(|()| Attempt { _place: None }),
             }
         }
     }

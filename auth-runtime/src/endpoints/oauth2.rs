@@ -326,7 +326,7 @@ async fn authenticate_client(
     // The lockout, before the secret is hashed: past the limit for this client id or this
     // client IP -> 429 `{"error": "throttled"}` with Retry-After.
     let guard = auth.login_guard(LoginKind::Client);
-    guard.reserve(req, &client_id).await?;
+    let _attempt = guard.reserve(req, &client_id).await?;
     let app = match oauth2::find_application(auth.db(), &client_id).await {
         Ok(Some(app)) => app,
         Ok(None) => return Err(client_auth_failed(req, auth, Some(&client_id)).await),
