@@ -13,6 +13,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a failure is remembered.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(1);
 
+/// The connection settings of every Redis connection the framework opens (sessions,
+/// throttles, the revocation bus): connect and response timeouts of [`DEFAULT_TIMEOUT`] and
+/// one retry, so a Redis that does not answer is a fault within seconds, never a hang.
+pub fn redis_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(DEFAULT_TIMEOUT)
+        .set_response_timeout(DEFAULT_TIMEOUT)
+        .set_number_of_retries(1)
+}
+
 /// Why a store call did not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreFault {

@@ -447,13 +447,12 @@ impl Bus {
         let send = async {
             match self {
                 Bus::Redis { client, conn } => {
-                    let manager_config = redis::aio::ConnectionManagerConfig::new()
-                        .set_connection_timeout(crate::breaker::DEFAULT_TIMEOUT)
-                        .set_response_timeout(crate::breaker::DEFAULT_TIMEOUT)
-                        .set_number_of_retries(1);
                     let conn = conn
                         .get_or_try_init(|| {
-                            redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config)
+                            redis::aio::ConnectionManager::new_with_config(
+                                client.clone(),
+                                crate::breaker::redis_config(),
+                            )
                         })
                         .await
                         .map_err(|e| e.to_string())?;

@@ -205,10 +205,7 @@ impl RedisSessions {
     /// A message when Redis cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(crate::breaker::DEFAULT_TIMEOUT)
-            .set_response_timeout(crate::breaker::DEFAULT_TIMEOUT)
-            .set_number_of_retries(1);
+        let config = crate::breaker::redis_config();
         let conn = tokio::time::timeout(
             crate::breaker::DEFAULT_TIMEOUT * 2,
             redis::aio::ConnectionManager::new_with_config(client, config),

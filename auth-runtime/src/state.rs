@@ -216,8 +216,13 @@ impl Auth {
         let Some(verified) = req.extensions().get::<VerifiedHash>().map(|v| v.0.clone()) else {
             return Ok(false);
         };
-        let current = self.users().by_id(user.id).await?;
-        Ok(current.is_some_and(|c| c.user.is_active && c.password_hash == verified))
+        self.hash_unchanged(user.id, &verified).await
+    }
+
+    /// Whether user `id` is still active with `hash` as its stored password hash (one read).
+    async fn hash_unchanged(&self, id: i64, hash: &str) -> Result<bool, AuthError> {
+        let current = self.users().by_id(id).await?;
+        Ok(current.is_some_and(|c| c.user.is_active && c.password_hash == hash))
     }
 
     /// The lockout of guessing for password checks or OAuth2 client authentication (see
@@ -243,11 +248,7 @@ impl Auth {
         }
         // The hash took time (and may have queued): if the password changed or the user was
         // deactivated meanwhile, this check verified a stale hash and must issue nothing.
-        let current = self.users().by_username(username).await?;
-        let unchanged = current.as_ref().is_some_and(|c| {
-            c.user.id == stored.user.id && c.user.is_active && c.password_hash == stored.password_hash
-        });
-        if !unchanged {
+        if !self.hash_unchanged(stored.user.id, &stored.password_hash).await? {
             return Ok(None);
         }
         // Kept for `confirm_login`, which issuers call after issuing (the upgraded hash when

@@ -566,12 +566,7 @@ impl RedisCounters {
             .conn
             .get_or_try_init(|| async {
                 let client = redis::Client::open(self.url.as_str()).map_err(|e| StoreError(e.to_string()))?;
-                // Bounded: a Redis that does not answer is a store fault within seconds, not a hang.
-                let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(crate::breaker::DEFAULT_TIMEOUT)
-                    .set_response_timeout(crate::breaker::DEFAULT_TIMEOUT)
-                    .set_number_of_retries(1);
-                redis::aio::ConnectionManager::new_with_config(client, config)
+                redis::aio::ConnectionManager::new_with_config(client, crate::breaker::redis_config())
                     .await
                     .map_err(|e| StoreError(e.to_string()))
             })

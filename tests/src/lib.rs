@@ -52,6 +52,18 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// The Redis URL for tests (`TEST_REDIS_URL`), or `None` (the Redis test then is skipped,
+/// except under CI, where a missing `TEST_REDIS_URL` fails the test).
+pub fn redis_url() -> Option<String> {
+    match std::env::var("TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(std::env::var("CI").is_err(), "CI is set but TEST_REDIS_URL is not");
+            None
+        }
+    }
+}
+
 impl TestDb {
     /// A new empty database on `backend`, migrated with the example app's migrations.
     /// `None` when the backend is PostgreSQL and no server is configured.

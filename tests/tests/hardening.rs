@@ -75,8 +75,7 @@ db_test!(concurrent_client_secret_guesses_check_at_most_the_limit, |app| {
 /// Redis: 60 guesses at once, split between two instances sharing the counters.
 #[actix_web::rt::test]
 async fn concurrent_guesses_across_two_instances_with_redis() {
-    let Some(url) = std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) else {
-        assert!(std::env::var("CI").is_err(), "CI is set but TEST_REDIS_URL is not");
+    let Some(url) = tests::redis_url() else {
         eprintln!("skipped: TEST_REDIS_URL is not set");
         return;
     };
@@ -191,8 +190,7 @@ async fn redis_session_store_outage_is_a_fast_503_and_recovers() {
     use auth_runtime::CacheConfig;
     use auth_runtime::schemes::session::{SessionConfig, SessionStoreKind};
     use tests::proxy::{Fault, Proxy};
-    let Some(url) = std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) else {
-        assert!(std::env::var("CI").is_err(), "CI is set but TEST_REDIS_URL is not");
+    let Some(url) = tests::redis_url() else {
         eprintln!("skipped: TEST_REDIS_URL is not set");
         return;
     };

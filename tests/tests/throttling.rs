@@ -264,20 +264,10 @@ async fn rates_parse_from_environment_syntax() {
     );
 }
 
-fn redis_url() -> Option<String> {
-    match std::env::var("TEST_REDIS_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            assert!(std::env::var("CI").is_err(), "CI is set but TEST_REDIS_URL is not");
-            None
-        }
-    }
-}
-
 /// Redis: two app instances share the limits.
 #[actix_web::rt::test]
 async fn redis_store_limits_hold_across_two_instances() {
-    let Some(url) = redis_url() else {
+    let Some(url) = tests::redis_url() else {
         eprintln!("skipped: TEST_REDIS_URL is not set");
         return;
     };
