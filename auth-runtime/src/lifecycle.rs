@@ -122,3 +122,24 @@ pub async fn flush_expired(auth: &Auth) -> Result<FlushCounts, AuthError> {
         oauth2: oauth2::delete_expired(auth.db()).await?,
     })
 }
+
+/// Starts a background task on the current runtime that calls [`flush_expired`] every
+/// [`crate::SessionConfig::cleanup_interval`] seconds (the first time after one interval);
+/// `None` when the interval is 0. A failed run is logged and retried at the next one. Call it
+/// once per serving process (each instance may run it; the deletes are idempotent).
+pub fn spawn_flush(auth: Auth) -> Option<actix_web::rt::task::JoinHandle<()>> {
+    let every = auth.config::<crate::SessionConfig>().map_or(3600, |c| c.cleanup_interval);
+    if every == 0 {
+        return None;
+    }
+    let every = std::time::Duration::from_secs(every);
+    Some(actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(every).await;
+            match flush_expired(&auth).await {
+                Ok(counts) => tracing::debug!(?counts, "expired records deleted"),
+                Err(e) => tracing::warn!(error = %e, "deleting expired records failed; retrying at the next interval"),
+            }
+        }
+    }))
+}

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value};
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::cache::GenCache;
 use crate::error::AuthError;
@@ -100,6 +100,62 @@ const TOKEN_SQL: &str = "SELECT t.id AS token_id, t.prefix, t.expires_at, t.last
      u.id, u.username, u.email, u.is_active, u.is_staff, u.is_superuser \
      FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = $1";
 
+static USER_BY_ID_SQL: LazyLock<String> = LazyLock::new(|| format!("SELECT {USER_COLUMNS} WHERE u.id = $1"));
+static USER_BY_NAME_SQL: LazyLock<String> = LazyLock::new(|| format!("SELECT {USER_COLUMNS} WHERE u.username = $1"));
+static SESSION_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT s.state, {USER_COLUMNS} JOIN auth_sessions s ON s.user_id = u.id WHERE s.key_digest = $1")
+});
+
+/// A database session joined to its user and the user's revocation times.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct SessionRow {
+    /// `auth_sessions.state`: the [`crate::sessions::SessionRecord`] as JSON.
+    pub state: String,
+    /// `users.id`.
+    pub id: i64,
+    /// `users.username`.
+    pub username: String,
+    /// `users.email`.
+    pub email: String,
+    /// `users.is_active`.
+    pub is_active: bool,
+    /// `users.is_staff`.
+    pub is_staff: bool,
+    /// `users.is_superuser`.
+    pub is_superuser: bool,
+    /// `users.password_hash`.
+    pub password_hash: String,
+    /// JWTs issued before this time (seconds since the epoch) are revoked.
+    pub not_before: i64,
+    /// Sessions logged in before this time (milliseconds since the epoch) are ended.
+    pub sessions_not_before: i64,
+}
+
+impl SessionRow {
+    /// The user part.
+    pub fn user_row(self) -> UserRow {
+        UserRow {
+            id: self.id,
+            username: self.username,
+            email: self.email,
+            is_active: self.is_active,
+            is_staff: self.is_staff,
+            is_superuser: self.is_superuser,
+            password_hash: self.password_hash,
+            not_before: self.not_before,
+            sessions_not_before: self.sessions_not_before,
+        }
+    }
+}
+
+/// The database session stored under `digest` joined to its user, in one statement.
+///
+/// # Errors
+/// The driver's error (answered 503).
+pub async fn session_by_digest(db: &DatabaseConnection, digest: &str) -> Result<Option<SessionRow>, DbErr> {
+    SessionRow::find_by_statement(statement(db, &SESSION_SQL, digest.into())).one(db).await
+}
+
 /// A statement for the connection's backend (`$1` for PostgreSQL, `?1` for SQLite).
 fn statement(db: &DatabaseConnection, sql: &str, value: Value) -> Statement {
     let backend = db.get_database_backend();
@@ -112,8 +168,7 @@ fn statement(db: &DatabaseConnection, sql: &str, value: Value) -> Statement {
 /// # Errors
 /// The driver's error (answered 503).
 pub async fn user_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<UserRow>, DbErr> {
-    let sql = format!("SELECT {USER_COLUMNS} WHERE u.id = $1");
-    UserRow::find_by_statement(statement(db, &sql, id.into())).one(db).await
+    UserRow::find_by_statement(statement(db, &USER_BY_ID_SQL, id.into())).one(db).await
 }
 
 /// The user with this exact username and its revocation times, in one statement.
@@ -124,8 +179,7 @@ pub async fn user_by_username(db: &DatabaseConnection, username: &str) -> Result
     if username.contains('\0') {
         return Ok(None);
     }
-    let sql = format!("SELECT {USER_COLUMNS} WHERE u.username = $1");
-    UserRow::find_by_statement(statement(db, &sql, username.into())).one(db).await
+    UserRow::find_by_statement(statement(db, &USER_BY_NAME_SQL, username.into())).one(db).await
 }
 
 /// The API token with this digest joined to its user, in one statement.

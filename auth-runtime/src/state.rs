@@ -38,6 +38,7 @@ struct Inner {
     cache: PrincipalCache,
     default_users: bool,
     health: crate::db::HealthCheck,
+    session_store: std::sync::OnceLock<crate::sessions::SessionStore>,
 }
 
 /// The framework's state: database, user store, password hasher, scheme configurations,
@@ -132,6 +133,32 @@ impl Auth {
                 session.and_then(|s| s.redis_url.clone()).or_else(|| throttle.and_then(|t| t.redis_url.clone()));
         }
         self.0.cache.connect_bus(&config, &self.0.db).await
+    }
+
+    /// Registers the connected session store ([`crate::sessions::Sessions::new`] does it);
+    /// the first registration wins.
+    pub(crate) fn set_session_store(&self, store: crate::sessions::SessionStore) {
+        let _ = self.0.session_store.set(store);
+    }
+
+    /// The session store: the one [`crate::sessions::Sessions::new`] connected, else the
+    /// database when the settings keep sessions there.
+    ///
+    /// # Errors
+    /// 503 when the settings name Redis but no [`crate::sessions::Sessions`] was built.
+    pub fn session_store(&self) -> Result<&crate::sessions::SessionStore, AuthError> {
+        if let Some(store) = self.0.session_store.get() {
+            return Ok(store);
+        }
+        match self.config::<SessionConfig>().map(|c| c.store).unwrap_or_default() {
+            crate::schemes::session::SessionStoreKind::Database => {
+                Ok(self.0.session_store.get_or_init(|| crate::sessions::SessionStore::Database(self.0.db.clone())))
+            }
+            crate::schemes::session::SessionStoreKind::Redis => {
+                tracing::error!("the Redis session store is not connected: build Sessions::new(&auth) at start-up");
+                Err(AuthError::ServiceUnavailable)
+            }
+        }
     }
 
     /// The password hasher.
@@ -356,6 +383,7 @@ impl AuthBuilder {
             cache,
             default_users: self.default_users,
             health: crate::db::HealthCheck::default(),
+            session_store: std::sync::OnceLock::new(),
         }))
     }
 }

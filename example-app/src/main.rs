@@ -189,6 +189,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {}
         Command::Serve { bind } => {
             tracing::info!(%bind, "serving");
+            // Expired sessions, tokens and grants are deleted in the background too.
+            let _flush = auth_runtime::lifecycle::spawn_flush(auth.clone());
             HttpServer::new(move || app(state.clone()))
                 .bind(&bind)
                 .with_context(|| format!("binding {bind}"))?

@@ -113,7 +113,13 @@ async fn login(app: &TestApp, user: &str, pw: &str) -> Jar {
     jar
 }
 
-db_test!(csrf_endpoint_sets_a_readable_cookie_and_a_session, |app| {
+/// Rows of `auth_sessions`.
+async fn session_rows(app: &TestApp) -> usize {
+    use sea_orm::EntityTrait;
+    auth_runtime::sessions::entity::Entity::find().all(app.auth.db()).await.unwrap().len()
+}
+
+db_test!(csrf_endpoint_sets_a_readable_cookie_and_no_session, |app| {
     let mut jar = Jar::default();
     let (status, headers, body) = send(&app, &mut jar, reqwest::Method::GET, "/api/auth/csrf", None, None).await;
     assert_eq!(status, 200);
@@ -121,30 +127,56 @@ db_test!(csrf_endpoint_sets_a_readable_cookie_and_a_session, |app| {
     let (value, whole) = cookie(&headers, "csrftoken").expect("csrftoken cookie");
     assert!(!whole.contains("HttpOnly"), "JavaScript must read it: {whole}");
     assert!(whole.contains("SameSite=Lax") && whole.contains("Path=/"), "{whole}");
+    assert!(!whole.contains("Secure"), "the example app serves plain HTTP: {whole}");
     assert_eq!(value, token, "the cookie carries the same token");
-    let (_, _, again) = send(&app, &mut jar, reqwest::Method::GET, "/api/auth/csrf", None, None).await;
+    let (_, headers, again) = send(&app, &mut jar, reqwest::Method::GET, "/api/auth/csrf", None, None).await;
     let again = again["csrf_token"].as_str().unwrap();
     assert_ne!(again, token, "masked afresh for each use");
     let unmask = auth_runtime::schemes::session::unmask;
-    assert_eq!(unmask(again), unmask(token), "one secret per session");
-    let (_, session_cookie) = cookie(&headers, "sessionid").expect("a session holds the CSRF secret");
-    assert!(session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"), "{session_cookie}");
-    assert!(session_cookie.contains("Path=/"), "{session_cookie}");
-    assert!(!session_cookie.contains("Secure"), "the example app serves plain HTTP: {session_cookie}");
+    assert_eq!(unmask(again), unmask(token), "one secret per browser, kept in its cookie");
+    assert!(cookie(&headers, "sessionid").is_none(), "no session for an anonymous visitor");
+    assert_eq!(session_rows(&app).await, 0, "no server-side state for an anonymous visitor");
+});
+
+db_test!(anonymous_traffic_stores_nothing, |app| {
+    app.user("alice", "pw", false).await;
+    let bad = json!({"username": "alice", "password": "nope"});
+    for i in 0..5 {
+        let mut jar = Jar::default();
+        let (_, h1, body) = send(&app, &mut jar, reqwest::Method::GET, "/api/auth/csrf", None, None).await;
+        let token = body["csrf_token"].as_str().unwrap().to_owned();
+        let res = raw_client().get(app.url("/accounts/login?next=/x")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let h2 = res.headers().clone();
+        // A failed login, a login refused by CSRF, and a garbage or planted `sessionid`.
+        let (status, h3, _) =
+            send(&app, &mut jar, reqwest::Method::POST, "/api/auth/login", Some(&token), Some(bad.clone())).await;
+        assert_eq!(status, 400);
+        let (status, h4, _) =
+            send(&app, &mut jar, reqwest::Method::POST, "/api/auth/login", None, Some(bad.clone())).await;
+        assert_eq!(status, 403);
+        let mut planted = Jar { session: Some(if i % 2 == 0 { "garbage".into() } else { "A".repeat(43) }), csrf: None };
+        let (status, h5, _) = send(&app, &mut planted, reqwest::Method::GET, "/api/whoami", None, None).await;
+        assert_eq!(status, 401);
+        for h in [h1, h2, h3, h4, h5] {
+            assert!(cookie(&h, "sessionid").is_none(), "{h:?}");
+        }
+    }
+    assert_eq!(session_rows(&app).await, 0);
 });
 
 db_test!(login_needs_csrf_and_renews_the_session, |app| {
     app.user("alice", "pw", false).await;
+    app.user("bob", "pw", false).await;
     let mut jar = Jar::default();
     let creds = json!({"username": "alice", "password": "pw"});
-    // No CSRF token at all (and no session): 403.
+    // No CSRF token at all: 403.
     let (status, _, body) =
         send(&app, &mut jar, reqwest::Method::POST, "/api/auth/login", None, Some(creds.clone())).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("csrf_failed")));
     assert!(body["detail"].as_str().unwrap().contains("missing"), "{body}");
     let (_, _, body) = send(&app, &mut jar, reqwest::Method::GET, "/api/auth/csrf", None, None).await;
     let token = body["csrf_token"].as_str().unwrap().to_owned();
-    let anonymous_session = jar.session.clone().expect("anonymous session");
     let old_csrf = jar.csrf.clone().unwrap();
     // A wrong token: 403 incorrect.
     let wrong = tests_support_mask();
@@ -163,20 +195,86 @@ db_test!(login_needs_csrf_and_renews_the_session, |app| {
     )
     .await;
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid_credentials")));
+    // A planted session id (here: bob's live session) neither blocks the login nor survives it.
+    let bob = login(&app, "bob", "pw").await;
+    let planted = bob.session.clone().unwrap();
+    jar.session = Some(planted.clone());
     // The cookie's value works as the header too; login renews the session id and the token.
     let (status, _, body) =
         send(&app, &mut jar, reqwest::Method::POST, "/api/auth/login", Some(&old_csrf), Some(creds)).await;
     assert_eq!((status, body), (200, json!({"username": "alice"})));
     let new_session = jar.session.clone().unwrap();
-    assert_ne!(new_session, anonymous_session, "a fresh session id at login (no fixation)");
+    assert_ne!(new_session, planted, "a fresh session id at login (no fixation)");
     assert_ne!(jar.csrf.clone().unwrap(), old_csrf, "the CSRF token changes at login");
     let (status, _, body) = send(&app, &mut jar, reqwest::Method::GET, "/api/whoami", None, None).await;
     assert_eq!((status, body), (200, json!({"username": "alice", "scheme": "session"})));
-    // The pre-login (anonymous) session id does not authenticate.
-    let mut fixated = Jar { session: Some(anonymous_session), csrf: None };
+    // The planted session id was ended by the login.
+    let mut fixated = Jar { session: Some(planted), csrf: None };
     let (status, _, _) = send(&app, &mut fixated, reqwest::Method::GET, "/api/session/whoami", None, None).await;
     assert_eq!(status, 403);
+    assert_eq!(session_rows(&app).await, 1, "only alice's new session is stored");
 });
+
+db_test!(
+    the_idle_expiry_moves_rarely_and_renews_the_cookie,
+    settings = Settings {
+        session: SessionConfig {
+            idle_timeout: 10,
+            expiry_refresh_percent: 10,
+            cookie_secure: false,
+            ..SessionConfig::default()
+        },
+        cache: auth_runtime::CacheConfig { ttl: 0, ..auth_runtime::CacheConfig::default() },
+        ..Settings::default()
+    },
+    |app| {
+        app.user("alice", "pw", false).await;
+        let mut jar = login(&app, "alice", "pw").await;
+        let key = jar.session.clone().unwrap();
+        // Within a tenth of the idle timeout: no write, no cookie.
+        let (status, headers, _) = send(&app, &mut jar, reqwest::Method::GET, "/api/session/whoami", None, None).await;
+        assert_eq!(status, 200);
+        assert!(cookie(&headers, "sessionid").is_none(), "{headers:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+        let (status, headers, _) = send(&app, &mut jar, reqwest::Method::GET, "/api/session/whoami", None, None).await;
+        assert_eq!(status, 200);
+        let (value, whole) = cookie(&headers, "sessionid").expect("the cookie renewed with the expiry");
+        assert_eq!(value, key, "the same session");
+        assert!(whole.contains("Max-Age=10") && whole.contains("HttpOnly"), "{whole}");
+        let (_, headers, _) = send(&app, &mut jar, reqwest::Method::GET, "/api/session/whoami", None, None).await;
+        assert!(cookie(&headers, "sessionid").is_none(), "once per interval");
+    }
+);
+
+db_test!(
+    expired_sessions_are_deleted_in_the_background,
+    settings = Settings {
+        session: SessionConfig {
+            idle_timeout: 1,
+            cleanup_interval: 1,
+            cookie_secure: false,
+            ..SessionConfig::default()
+        },
+        ..Settings::default()
+    },
+    |app| {
+        let task = auth_runtime::lifecycle::spawn_flush(app.auth.clone()).expect("a cleanup task");
+        app.user("alice", "pw", false).await;
+        let _jar = login(&app, "alice", "pw").await;
+        let _jar = login(&app, "alice", "pw").await;
+        assert_eq!(session_rows(&app).await, 2);
+        let mut rows = usize::MAX;
+        for _ in 0..40 {
+            actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+            rows = session_rows(&app).await;
+            if rows == 0 {
+                break;
+            }
+        }
+        task.abort();
+        assert_eq!(rows, 0, "expired rows removed without the CLI");
+    }
+);
 
 /// Any well-formed masked token that belongs to no session.
 fn tests_support_mask() -> String {

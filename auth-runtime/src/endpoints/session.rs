@@ -28,7 +28,8 @@ pub fn session_routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /api/auth/csrf` -> 200 `{"csrf_token"}` and the `csrftoken` cookie (a freshly masked
-/// token of the session's secret; the session is created if needed).
+/// token of the browser's CSRF secret, a new one if its cookie holds none). No session is
+/// created.
 pub async fn csrf(req: HttpRequest, auth: Auth) -> HttpResponse {
     let (token, cookie) = session::csrf_token(&req, &auth);
     HttpResponse::Ok()
@@ -70,22 +71,36 @@ pub async fn login(req: HttpRequest, auth: Auth, payload: web::Payload) -> Resul
     let form = csrf_then_body(&req, &auth, &mut payload.into_inner()).await?;
     let body = LoginRequest { username: form.username, password: form.password };
     let user = auth.check_password(&req, &body.username, &body.password).await?.ok_or(AuthError::InvalidCredentials)?;
-    let cookie = session::login(&req, &auth, &user).await?;
-    if !auth.confirm_login(&req, &user).await? {
-        // The password changed while this login ran: the user's sessions end again.
-        session::end_user_sessions(&auth, user.id).await?;
-        return Err(AuthError::InvalidCredentials);
+    let cookies = login_confirmed(&req, &auth, &user).await?.ok_or(AuthError::InvalidCredentials)?;
+    Ok(HttpResponse::Ok()
+        .cookie(cookies.session)
+        .cookie(cookies.csrf)
+        .json(serde_json::json!({ "username": user.username })))
+}
+
+/// Logs `user` in (see [`session::login`]) and confirms afterwards that the password did not
+/// change while the login ran; if it did, the user's sessions end again and `None` is
+/// returned (answered as a wrong password).
+async fn login_confirmed(
+    req: &HttpRequest,
+    auth: &Auth,
+    user: &crate::principal::User,
+) -> Result<Option<session::LoginCookies>, AuthError> {
+    let cookies = session::login(req, auth, user).await?;
+    if !auth.confirm_login(req, user).await? {
+        session::end_user_sessions(auth, user.id).await?;
+        return Ok(None);
     }
-    Ok(HttpResponse::Ok().cookie(cookie).json(serde_json::json!({ "username": user.username })))
+    Ok(Some(cookies))
 }
 
 /// `POST /api/auth/logout` (Session scheme, with CSRF) -> 204; the session is deleted
 /// server-side and its cookie removed.
 #[crate::authentication(Session)]
 #[crate::permission(IsAuthenticated)]
-pub async fn logout(req: HttpRequest, auth: Auth, principal: Principal) -> HttpResponse {
-    session::logout(&req, &auth, principal.user.as_ref().map(|u| u.id)).await;
-    HttpResponse::NoContent().finish()
+pub async fn logout(req: HttpRequest, auth: Auth, principal: Principal) -> Result<HttpResponse, AuthError> {
+    let removal = session::logout(&req, &auth, principal.user.as_ref().map(|u| u.id)).await?;
+    Ok(HttpResponse::NoContent().cookie(removal).finish())
 }
 
 /// True for a `next` that stays on this site: a path starting with one `/`, without
@@ -175,8 +190,14 @@ pub async fn login_form(req: HttpRequest, auth: Auth, payload: web::Payload) -> 
     let Some(user) = user else {
         return Ok(page(&req, &auth, &next, Some("Please enter a correct username and password.")));
     };
-    let cookie = session::login(&req, &auth, &user).await?;
-    Ok(HttpResponse::Found().cookie(cookie).insert_header((header::LOCATION, next)).finish())
+    let Some(cookies) = login_confirmed(&req, &auth, &user).await? else {
+        return Ok(page(&req, &auth, &next, Some("Please enter a correct username and password.")));
+    };
+    Ok(HttpResponse::Found()
+        .cookie(cookies.session)
+        .cookie(cookies.csrf)
+        .insert_header((header::LOCATION, next))
+        .finish())
 }
 
 #[cfg(test)]

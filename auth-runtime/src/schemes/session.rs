@@ -8,18 +8,23 @@
 //! rejection is a CSRF failure (403 `csrf_failed`), checked as DRF does: only for requests
 //! this scheme authenticated, only for unsafe methods.
 //!
-//! CSRF: each session holds a 32-byte secret. Pages get it masked afresh each time
-//! (`mask || secret XOR mask`, base64url), so it does not leak through compression side
-//! channels (BREACH); the token comes back in the `X-CSRFToken` header (or the
-//! `csrfmiddlewaretoken` form field of the HTML forms) and is unmasked and compared in
-//! constant time. The `csrftoken` cookie, readable by JavaScript, holds a masked token.
+//! Sessions exist only for logged-in users (created at login, deleted at logout): anonymous
+//! visitors cost no server state.
+//!
+//! CSRF (Django's default, `CSRF_USE_SESSIONS = False`): the browser's 32-byte CSRF secret
+//! lives in the `csrftoken` cookie (readable by JavaScript), always masked afresh
+//! (`mask || secret XOR mask`, base64url) so it does not leak through compression side
+//! channels (BREACH). The token comes back in the `X-CSRFToken` header (or the
+//! `csrfmiddlewaretoken` form field of the HTML forms) and is unmasked and compared with the
+//! cookie's secret in constant time; a new secret is issued at login.
 //! `Sec-Fetch-Site: cross-site` is refused early; an `Origin` header must be the app's own
 //! origin or a trusted one; on HTTPS a request without `Origin` needs a same-origin `Referer`.
 
-use actix_session::{Session as ActixSession, SessionExt};
-use actix_web::HttpRequest;
+use std::sync::LazyLock;
+
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::Utc;
@@ -28,10 +33,12 @@ use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::cache::GenCache;
 use crate::error::AuthError;
 use crate::permissions::is_safe_method;
 use crate::principal::{Principal, SchemeData, User};
 use crate::scheme::{Outcome, Scheme};
+use crate::sessions::{self, RenewedCookie, SessionRecord, SessionStore};
 use crate::state::Auth;
 
 /// The Session scheme.
@@ -79,6 +86,10 @@ pub struct SessionConfig {
     /// every request. Default 10: a two-week session is written at most every ~34 hours,
     /// and ends after between 90% and 100% of the idle timeout without use.
     pub expiry_refresh_percent: u64,
+    /// How often (seconds) the background task of [`crate::lifecycle::spawn_flush`] deletes
+    /// expired sessions and every other expired record. Default 3600; 0: never (the CLI's
+    /// `flush-expired-tokens` still does).
+    pub cleanup_interval: u64,
 }
 
 impl Default for SessionConfig {
@@ -94,21 +105,18 @@ impl Default for SessionConfig {
             store: SessionStoreKind::Database,
             redis_url: None,
             expiry_refresh_percent: 10,
+            cleanup_interval: 3600,
         }
     }
 }
 
-/// Session key of the logged-in user's id.
-pub const USER_ID_KEY: &str = "_auth_user_id";
-const USER_HASH_KEY: &str = "_auth_user_hash";
-const LOGIN_AT_KEY: &str = "_auth_login_at";
-const REFRESHED_AT_KEY: &str = "_auth_refreshed_at";
-const CSRF_SECRET_KEY: &str = "_csrf_secret";
 /// The form field that carries the CSRF token in HTML forms.
 pub const CSRF_FORM_FIELD: &str = "csrfmiddlewaretoken";
 
-fn config(auth: &Auth) -> SessionConfig {
-    auth.config::<SessionConfig>().cloned().unwrap_or_default()
+static DEFAULT_CONFIG: LazyLock<SessionConfig> = LazyLock::new(SessionConfig::default);
+
+fn config(auth: &Auth) -> &SessionConfig {
+    auth.config::<SessionConfig>().unwrap_or(&DEFAULT_CONFIG)
 }
 
 /// Django's session verification hash: HMAC-SHA256 of the password hash under a key derived
@@ -121,6 +129,10 @@ fn user_hash(auth: &Auth, password_hash: &str) -> String {
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
+}
+
+fn seconds_ms(seconds: u64) -> i64 {
+    i64::try_from(seconds).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
 }
 
 /// A CSRF failure: 403 `csrf_failed` with Django's sentence for the check that failed.
@@ -144,10 +156,11 @@ pub fn mask(secret: &[u8; 32]) -> String {
 
 /// Unmasks a token made by [`mask`]; `None` when it is not one.
 pub fn unmask(token: &str) -> Option<[u8; 32]> {
-    let bytes = B64.decode(token.trim()).ok()?;
-    if bytes.len() != 64 {
+    let token = token.trim();
+    if token.len() != 86 {
         return None;
     }
+    let bytes = B64.decode(token).ok()?;
     let mut secret = [0u8; 32];
     for i in 0..32 {
         secret[i] = bytes[i] ^ bytes[32 + i];
@@ -155,38 +168,61 @@ pub fn unmask(token: &str) -> Option<[u8; 32]> {
     Some(secret)
 }
 
-fn session_secret(session: &ActixSession) -> Option<[u8; 32]> {
-    let s: String = session.get(CSRF_SECRET_KEY).ok()??;
-    B64.decode(s).ok()?.try_into().ok()
+/// The value of the request's cookie `name`, parsed from the `Cookie` headers without
+/// allocating for the others (a malformed header counts as no cookie).
+fn cookie_value<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim().trim_matches('"'))
 }
 
-/// The session's CSRF secret, created if the session has none yet.
-fn ensure_secret(session: &ActixSession) -> [u8; 32] {
-    if let Some(s) = session_secret(session) {
-        return s;
-    }
+/// The CSRF secret the browser holds: the unmasked value of the `csrftoken` cookie (Django's
+/// `CSRF_USE_SESSIONS = False`: no server-side state for it).
+fn cookie_secret(req: &HttpRequest, auth: &Auth) -> Option<[u8; 32]> {
+    unmask(cookie_value(req, &config(auth).csrf_cookie_name)?)
+}
+
+fn new_secret() -> [u8; 32] {
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
-    let _ = session.insert(CSRF_SECRET_KEY, B64.encode(secret));
     secret
 }
 
-/// A freshly masked CSRF token for the request's session (creating the session's secret and
-/// thereby the session if needed), and the `csrftoken` cookie carrying it.
+/// A freshly masked CSRF token of the browser's CSRF secret (a new secret when its
+/// `csrftoken` cookie holds none), and the `csrftoken` cookie carrying it. Creates no
+/// server-side state.
 pub fn csrf_token(req: &HttpRequest, auth: &Auth) -> (String, Cookie<'static>) {
-    let secret = ensure_secret(&req.get_session());
+    let secret = cookie_secret(req, auth).unwrap_or_else(new_secret);
     let token = mask(&secret);
     (token.clone(), csrf_cookie(auth, token))
 }
 
 fn csrf_cookie(auth: &Auth, token: String) -> Cookie<'static> {
     let cfg = config(auth);
-    Cookie::build(cfg.csrf_cookie_name, token)
+    Cookie::build(cfg.csrf_cookie_name.clone(), token)
         .path("/")
         .same_site(SameSite::Lax)
         .secure(cfg.cookie_secure)
         .http_only(false)
-        .max_age(actix_web::cookie::time::Duration::seconds(i64::try_from(cfg.idle_timeout).unwrap_or(1_209_600)))
+        // A year, as Django's CSRF_COOKIE_AGE: the secret outlives sessions.
+        .max_age(actix_web::cookie::time::Duration::seconds(31_449_600))
+        .finish()
+}
+
+/// The `sessionid` cookie carrying `key`, living the idle timeout (`Max-Age`).
+fn session_cookie(auth: &Auth, key: String) -> Cookie<'static> {
+    let cfg = config(auth);
+    let idle = i64::try_from(cfg.idle_timeout).unwrap_or(i64::MAX / 1000).min(10 * 365 * 86400);
+    Cookie::build(cfg.cookie_name.clone(), key)
+        .path("/")
+        .same_site(SameSite::Lax)
+        .secure(cfg.cookie_secure)
+        .http_only(true)
+        .max_age(actix_web::cookie::time::Duration::seconds(idle))
         .finish()
 }
 
@@ -234,10 +270,11 @@ fn referer_origin(url: &str) -> Option<String> {
 }
 
 /// The CSRF check of unsafe requests: origin checks, then the token (from the header, else
-/// `form_token`) against the session's secret, in constant time.
+/// `form_token`) against the secret of the `csrftoken` cookie, in constant time (Django's
+/// double submit: a page of another site can neither read that cookie nor set the header).
 ///
 /// # Errors
-/// 403 `csrf_failed` saying which check failed (missing, incorrect, no secret, bad origin).
+/// 403 `csrf_failed` saying which check failed (missing, incorrect, no cookie, bad origin).
 pub fn check_csrf(req: &HttpRequest, auth: &Auth, form_token: Option<&str>) -> Result<(), AuthError> {
     check_origin(req, auth)?;
     let cfg = config(auth);
@@ -245,7 +282,7 @@ pub fn check_csrf(req: &HttpRequest, auth: &Auth, form_token: Option<&str>) -> R
     let Some(token) = header.or(form_token).filter(|t| !t.is_empty()) else {
         return Err(csrf_failed("CSRF token missing."));
     };
-    let Some(secret) = session_secret(&req.get_session()) else {
+    let Some(secret) = cookie_secret(req, auth) else {
         return Err(csrf_failed("CSRF cookie not set."));
     };
     match unmask(token) {
@@ -254,36 +291,65 @@ pub fn check_csrf(req: &HttpRequest, auth: &Auth, form_token: Option<&str>) -> R
     }
 }
 
-/// Logs `user` in on the request's session: a new session key (no fixation), fresh state
-/// with the user, its session hash, the login time and a new CSRF secret. Returns the new
-/// `csrftoken` cookie (the CSRF token changes at login), which the response must set.
-///
-/// # Errors
-/// 503 when the user store fails.
-pub async fn login(req: &HttpRequest, auth: &Auth, user: &User) -> Result<Cookie<'static>, AuthError> {
-    let stored = auth.users().by_id(user.id).await?.ok_or(AuthError::InvalidCredentials)?;
-    let session = req.get_session();
-    session.clear();
-    session.renew();
-    let _ = session.insert(USER_ID_KEY, user.id);
-    let _ = session.insert(USER_HASH_KEY, user_hash(auth, &stored.password_hash));
-    let _ = session.insert(LOGIN_AT_KEY, now_ms());
-    let (_, cookie) = csrf_token(req, auth);
-    Ok(cookie)
+/// The cookies a login sets: the new session's and a new CSRF token's.
+#[derive(Debug, Clone)]
+pub struct LoginCookies {
+    /// `sessionid`: the new session key (HttpOnly, SameSite=Lax, Path=/).
+    pub session: Cookie<'static>,
+    /// `csrftoken`: a token of a new CSRF secret (the CSRF token changes at login).
+    pub csrf: Cookie<'static>,
 }
 
-/// Logs out: the session is deleted server-side and its cookie removed, so a replayed cookie
-/// is anonymous. The session store drops its cached state when it deletes it, and the
-/// user's cached entries are revoked on every instance.
-pub async fn logout(req: &HttpRequest, auth: &Auth, user_id: Option<i64>) {
-    req.get_session().purge();
+/// Logs `user` in: a new session (a fresh random key, so no fixation) stored with the user,
+/// its session hash and the login time, and a new CSRF secret. A session the request
+/// carried is deleted first (a planted or stale `sessionid` neither blocks the login nor
+/// survives it). Returns the cookies the response must set.
+///
+/// # Errors
+/// 400 `invalid_credentials` when the user is gone; 503 when a store fails.
+pub async fn login(req: &HttpRequest, auth: &Auth, user: &User) -> Result<LoginCookies, AuthError> {
+    let stored = auth.users().by_id(user.id).await?.ok_or(AuthError::InvalidCredentials)?;
+    let cfg = config(auth);
+    let store = auth.session_store()?;
+    if let Some(old) = cookie_value(req, &cfg.cookie_name).filter(|k| sessions::is_key(k)) {
+        store.delete(&sessions::digest(old)).await?;
+    }
+    let key = sessions::new_key();
+    let now = now_ms();
+    let record = SessionRecord {
+        user_id: user.id,
+        user_hash: user_hash(auth, &stored.password_hash),
+        login_at: now,
+        refreshed_at: now,
+        expires_at: now.saturating_add(seconds_ms(cfg.idle_timeout)),
+    };
+    store.create(&sessions::digest(&key), &record, cfg.idle_timeout).await?;
+    tracing::info!(target: "auth::audit", user_id = user.id, action = "session_login", "session created");
+    Ok(LoginCookies { session: session_cookie(auth, key), csrf: csrf_cookie(auth, mask(&new_secret())) })
+}
+
+/// Logs out: the request's session is deleted server-side and the user's cached entries are
+/// revoked on every instance, so a replayed cookie is anonymous. Returns the removal cookie
+/// the response must set.
+///
+/// # Errors
+/// 503 when the store fails.
+pub async fn logout(req: &HttpRequest, auth: &Auth, user_id: Option<i64>) -> Result<Cookie<'static>, AuthError> {
+    let cfg = config(auth);
+    if let Some(key) = cookie_value(req, &cfg.cookie_name).filter(|k| sessions::is_key(k)) {
+        auth.session_store()?.delete(&sessions::digest(key)).await?;
+    }
     if let Some(id) = user_id {
         auth.revoked(crate::cache::Subject::User(id)).await;
     }
+    let mut removal = session_cookie(auth, String::new());
+    removal.make_removal();
+    Ok(removal)
 }
 
-/// Ends every session of a user from now on (deactivation): sessions logged in before now
-/// are "no credentials" on their next request, in any store; database sessions are deleted.
+/// Ends every session of a user from now on (deactivation, password change): sessions
+/// logged in before now are "no credentials" on their next request, in any store; database
+/// sessions are deleted.
 ///
 /// # Errors
 /// 503 on a store failure.
@@ -301,46 +367,73 @@ pub async fn end_user_sessions(auth: &Auth, user_id: i64) -> Result<(), AuthErro
 /// # Errors
 /// 503 on a store failure.
 pub async fn session_user(req: &HttpRequest, auth: &Auth) -> Result<Option<User>, AuthError> {
-    let session = req.get_session();
-    let Ok(Some(user_id)) = session.get::<i64>(USER_ID_KEY) else { return Ok(None) };
-    // One statement (user and revocation times), or none while cached.
-    let (user, password_hash, sessions_not_before) = if auth.default_users() {
-        let Some(row) = crate::reads::cached_user(auth, user_id).await? else { return Ok(None) };
-        (row.user(), row.password_hash.clone(), row.sessions_not_before)
-    } else {
-        let Some(stored) = auth.users().by_id(user_id).await? else { return Ok(None) };
-        let not_before = crate::schemes::jwt::sessions_not_before(auth.db(), user_id).await?;
-        (stored.user, stored.password_hash, not_before)
-    };
-    if !user.is_active {
-        return Ok(None);
-    }
-    let hash: Option<String> = session.get(USER_HASH_KEY).ok().flatten();
-    let expected = user_hash(auth, &password_hash);
-    if !hash.is_some_and(|h| bool::from(h.as_bytes().ct_eq(expected.as_bytes()))) {
-        return Ok(None);
-    }
-    let login_at: i64 = session.get(LOGIN_AT_KEY).ok().flatten().unwrap_or(0);
+    Ok(session_principal(req, auth).await?.and_then(|p| p.user))
+}
+
+/// The principal of the request's session (see [`session_user`]): from the principal cache
+/// when the same session was verified within its TTL and nothing of its user was revoked
+/// since; otherwise one read (the session joined to its user, on the default user table),
+/// the checks, and a rare write pushing the idle expiry back.
+async fn session_principal(req: &HttpRequest, auth: &Auth) -> Result<Option<Principal>, AuthError> {
     let cfg = config(auth);
-    let lifetime_ms = i64::try_from(cfg.absolute_lifetime).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
-    let now = now_ms();
-    if now.saturating_sub(login_at) > lifetime_ms {
+    let Some(key) = cookie_value(req, &cfg.cookie_name).filter(|k| sessions::is_key(k)) else {
         return Ok(None);
+    };
+    let cache = auth.cache().principals();
+    let cache_key = GenCache::<Principal>::key(Session::NAME, key.as_bytes());
+    if let Some(principal) = cache.get(&cache_key) {
+        return Ok(Some(principal));
     }
-    if login_at < sessions_not_before {
+    let snapshot = cache.snapshot();
+    let digest = sessions::digest(key);
+    let store = auth.session_store()?;
+    let (record, user, password_hash, sessions_not_before) = match store {
+        SessionStore::Database(db) if auth.default_users() => {
+            let Some(row) = crate::reads::session_by_digest(db, &digest).await? else { return Ok(None) };
+            let Ok(record) = serde_json::from_str::<SessionRecord>(&row.state) else { return Ok(None) };
+            let row = row.user_row();
+            (record, row.user(), row.password_hash, row.sessions_not_before)
+        }
+        _ => {
+            let Some(record) = store.load(&digest).await? else { return Ok(None) };
+            if auth.default_users() {
+                let Some(row) = crate::reads::cached_user(auth, record.user_id).await? else { return Ok(None) };
+                (record, row.user(), row.password_hash.clone(), row.sessions_not_before)
+            } else {
+                let Some(stored) = auth.users().by_id(record.user_id).await? else { return Ok(None) };
+                let not_before = crate::schemes::jwt::sessions_not_before(auth.db(), record.user_id).await?;
+                (record, stored.user, stored.password_hash, not_before)
+            }
+        }
+    };
+    let now = now_ms();
+    let ends_at = record.login_at.saturating_add(seconds_ms(cfg.absolute_lifetime));
+    let expected = user_hash(auth, &password_hash);
+    let valid = user.is_active
+        && user.id == record.user_id
+        && bool::from(record.user_hash.as_bytes().ct_eq(expected.as_bytes()))
+        && record.expires_at > now
+        && now < ends_at
+        && record.login_at >= sessions_not_before;
+    if !valid {
         return Ok(None);
     }
     // The idle expiry moves only when enough of it has passed (Django's
-    // SESSION_SAVE_EVERY_REQUEST=False, plus a rare refresh): changing the state makes the
-    // session layer write the session once with a new expiry and cookie Max-Age.
-    let refreshed_at: i64 = session.get(REFRESHED_AT_KEY).ok().flatten().unwrap_or(login_at);
-    let interval_ms = i64::try_from(cfg.idle_timeout.saturating_mul(cfg.expiry_refresh_percent.min(100)) / 100)
-        .unwrap_or(i64::MAX / 1000)
-        .saturating_mul(1000);
-    if now.saturating_sub(refreshed_at) >= interval_ms {
-        let _ = session.insert(REFRESHED_AT_KEY, now);
+    // SESSION_SAVE_EVERY_REQUEST=False, plus a rare refresh): one write, and the cookie's
+    // Max-Age renewed by the `Sessions` middleware.
+    let interval_ms = seconds_ms(cfg.idle_timeout.saturating_mul(cfg.expiry_refresh_percent.min(100)) / 100);
+    let mut expires_at = record.expires_at;
+    if now.saturating_sub(record.refreshed_at) >= interval_ms {
+        expires_at = now.saturating_add(seconds_ms(cfg.idle_timeout));
+        let refreshed = SessionRecord { refreshed_at: now, expires_at, ..record };
+        store.refresh(&digest, &refreshed, cfg.idle_timeout).await?;
+        req.extensions_mut().insert(RenewedCookie(session_cookie(auth, key.to_owned())));
     }
-    Ok(Some(user))
+    let user_id = user.id;
+    let principal = Principal::for_user(user, Session::NAME, SchemeData::Session);
+    let until = chrono::DateTime::from_timestamp_millis(expires_at.min(ends_at));
+    cache.insert(cache_key, snapshot, principal.clone(), Some(user_id), None, until);
+    Ok(Some(principal))
 }
 
 impl Scheme for Session {
@@ -348,8 +441,8 @@ impl Scheme for Session {
     type Config = SessionConfig;
 
     async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
-        let user = match session_user(req, auth).await {
-            Ok(Some(user)) => user,
+        let principal = match session_principal(req, auth).await {
+            Ok(Some(principal)) => principal,
             Ok(None) => return Outcome::NoCredentials,
             Err(e) => return Outcome::Rejected(e),
         };
@@ -358,7 +451,7 @@ impl Scheme for Session {
         {
             return Outcome::Rejected(e);
         }
-        Outcome::Authenticated(Principal::for_user(user, Self::NAME, SchemeData::Session))
+        Outcome::Authenticated(principal)
     }
 
     /// Sessions have no challenge: a session failure alone is 403 (DRF).
