@@ -9,7 +9,11 @@
 //! - Both: a connection is pinged before use only after it sat idle (not on every checkout,
 //!   which would double the round trips), and sqlx's per-statement logging is off.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
@@ -30,6 +34,12 @@ pub struct PoolConfig {
     pub connect_timeout_ms: u64,
     /// SQLite only: how long a writer waits for the write lock, in milliseconds. Default 1000.
     pub busy_timeout_ms: u64,
+    /// Longest a whole database call of the framework may take (waiting for a connection
+    /// included), in milliseconds, before it fails and the request is answered 503: a
+    /// database that stopped answering (a frozen server, a network dropping packets) costs
+    /// a request this long, not a TCP timeout of minutes. Default 1500. One value per
+    /// process: the last pool opened with [`connect`] sets it.
+    pub command_timeout_ms: u64,
 }
 
 impl Default for PoolConfig {
@@ -41,6 +51,7 @@ impl Default for PoolConfig {
             acquire_timeout_ms: 1000,
             connect_timeout_ms: 1000,
             busy_timeout_ms: 1000,
+            command_timeout_ms: 1500,
         }
     }
 }
@@ -50,6 +61,7 @@ impl Default for PoolConfig {
 /// # Errors
 /// The driver's error when the database cannot be opened within the connect timeout.
 pub async fn connect(url: &str, config: &PoolConfig) -> Result<DatabaseConnection, DbErr> {
+    COMMAND_TIMEOUT_MS.store(config.command_timeout_ms.max(1), Ordering::Relaxed);
     let mut options = ConnectOptions::new(url.to_owned());
     let busy = Duration::from_millis(config.busy_timeout_ms);
     options
@@ -64,6 +76,37 @@ pub async fn connect(url: &str, config: &PoolConfig) -> Result<DatabaseConnectio
         });
     Database::connect(options).await
 }
+
+static COMMAND_TIMEOUT_MS: AtomicU64 = AtomicU64::new(1500);
+
+/// The bound of every database call: [`PoolConfig::command_timeout_ms`].
+pub fn command_timeout() -> Duration {
+    Duration::from_millis(COMMAND_TIMEOUT_MS.load(Ordering::Relaxed))
+}
+
+/// The future of [`Bounded::bounded`].
+pub type BoundedCall<F, T> = futures_util::future::Map<
+    tokio::time::Timeout<F>,
+    fn(Result<Result<T, DbErr>, tokio::time::error::Elapsed>) -> Result<T, DbErr>,
+>;
+
+fn timed_out<T>(result: Result<Result<T, DbErr>, tokio::time::error::Elapsed>) -> Result<T, DbErr> {
+    result.unwrap_or_else(|_| {
+        Err(DbErr::Conn(sea_orm::RuntimeErr::Internal("the database did not answer within the command timeout".into())))
+    })
+}
+
+/// Bounds a database call by [`command_timeout`]: every call the framework makes goes
+/// through it (`.one(db).bounded().await`), so a database that stops answering is a 503
+/// after the timeout, and the stuck connection is dropped instead of holding the request.
+pub trait Bounded<T>: Future<Output = Result<T, DbErr>> + Sized {
+    /// This call, failing with a connection error after [`command_timeout`].
+    fn bounded(self) -> BoundedCall<Self, T> {
+        tokio::time::timeout(command_timeout(), self).map(timed_out::<T> as fn(_) -> _)
+    }
+}
+
+impl<T, F: Future<Output = Result<T, DbErr>>> Bounded<T> for F {}
 
 /// A database health check shared by concurrent requests: at most one ping per second.
 #[derive(Debug, Default)]

@@ -2,6 +2,7 @@
 //! deactivation, deletion, and the flushing of expired credentials. Every scheme that keeps
 //! credentials hooks in here, so the CLI and the app's own admin code end them all at once.
 
+use crate::db::Bounded;
 use sea_orm::entity::prelude::*;
 
 use crate::cache::Subject;
@@ -71,6 +72,7 @@ pub async fn set_active(auth: &Auth, username: &str, active: bool) -> Result<Use
         .col_expr(users::Column::IsActive, Expr::value(active))
         .filter(users::Column::Id.eq(user.id))
         .exec(auth.db())
+        .bounded()
         .await?;
     if !active {
         session::end_user_sessions(auth, user.id).await?;
@@ -91,7 +93,7 @@ pub async fn delete_user(auth: &Auth, username: &str) -> Result<(), LifecycleErr
     jwt::revoke_all(auth, user.id).await?;
     session::end_user_sessions(auth, user.id).await?;
     oauth2::delete_user_data(auth, user.id).await?;
-    users::Entity::delete_by_id(user.id).exec(auth.db()).await?;
+    users::Entity::delete_by_id(user.id).exec(auth.db()).bounded().await?;
     auth.revoked(Subject::User(user.id)).await;
     tracing::info!(target: "auth::audit", user_id = user.id, action = "delete_user", "user and every credential deleted");
     Ok(())

@@ -6,6 +6,7 @@
 //! They join the default `users` table; an app with its own [`crate::users::UserStore`]
 //! (see [`crate::Auth::default_users`]) takes the schemes' two-step path instead.
 
+use crate::db::Bounded;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value};
 
@@ -153,7 +154,7 @@ impl SessionRow {
 /// # Errors
 /// The driver's error (answered 503).
 pub async fn session_by_digest(db: &DatabaseConnection, digest: &str) -> Result<Option<SessionRow>, DbErr> {
-    SessionRow::find_by_statement(statement(db, &SESSION_SQL, digest.into())).one(db).await
+    SessionRow::find_by_statement(statement(db, &SESSION_SQL, digest.into())).one(db).bounded().await
 }
 
 /// A statement for the connection's backend (`$1` for PostgreSQL, `?1` for SQLite).
@@ -168,7 +169,7 @@ fn statement(db: &DatabaseConnection, sql: &str, value: Value) -> Statement {
 /// # Errors
 /// The driver's error (answered 503).
 pub async fn user_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<UserRow>, DbErr> {
-    UserRow::find_by_statement(statement(db, &USER_BY_ID_SQL, id.into())).one(db).await
+    UserRow::find_by_statement(statement(db, &USER_BY_ID_SQL, id.into())).one(db).bounded().await
 }
 
 /// The user with this exact username and its revocation times, in one statement.
@@ -179,7 +180,7 @@ pub async fn user_by_username(db: &DatabaseConnection, username: &str) -> Result
     if username.contains('\0') {
         return Ok(None);
     }
-    UserRow::find_by_statement(statement(db, &USER_BY_NAME_SQL, username.into())).one(db).await
+    UserRow::find_by_statement(statement(db, &USER_BY_NAME_SQL, username.into())).one(db).bounded().await
 }
 
 /// The API token with this digest joined to its user, in one statement.
@@ -187,7 +188,7 @@ pub async fn user_by_username(db: &DatabaseConnection, username: &str) -> Result
 /// # Errors
 /// The driver's error (answered 503).
 pub async fn token_by_digest(db: &DatabaseConnection, digest: &str) -> Result<Option<TokenRow>, DbErr> {
-    TokenRow::find_by_statement(statement(db, TOKEN_SQL, digest.into())).one(db).await
+    TokenRow::find_by_statement(statement(db, TOKEN_SQL, digest.into())).one(db).bounded().await
 }
 
 /// [`user_by_id`] through the principal cache's user rows: no statement when the row was read

@@ -1,6 +1,7 @@
 //! The application secret key (`AUTH_SECRET_KEY`): given, or generated once and kept in the
 //! database so that tokens survive a restart.
 
+use crate::db::Bounded;
 use rand::RngCore;
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
@@ -82,7 +83,7 @@ impl SecretKey {
         if let Some(given) = given.filter(|g| !g.is_empty()) {
             return SecretKey::new(given.as_bytes());
         }
-        if let Some(row) = settings::Entity::find_by_id(KEY_NAME).one(db).await?
+        if let Some(row) = settings::Entity::find_by_id(KEY_NAME).one(db).bounded().await?
             && let Ok(bytes) = hex::decode(row.value)
         {
             return SecretKey::new(bytes);
@@ -90,8 +91,8 @@ impl SecretKey {
         let key = SecretKey::generate();
         let row = settings::ActiveModel { key: Set(KEY_NAME.to_owned()), value: Set(hex::encode(&key.0)) };
         // Two processes starting at once: the second insert fails and both read the winner.
-        let _ = settings::Entity::insert(row).exec(db).await;
-        let row = settings::Entity::find_by_id(KEY_NAME).one(db).await?;
+        let _ = settings::Entity::insert(row).exec(db).bounded().await;
+        let row = settings::Entity::find_by_id(KEY_NAME).one(db).bounded().await?;
         match row.and_then(|r| hex::decode(r.value).ok()) {
             Some(bytes) => SecretKey::new(bytes),
             None => Err(SecretKeyError::Store(DbErr::RecordNotFound("auth_settings.secret_key".into()))),

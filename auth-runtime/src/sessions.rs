@@ -14,6 +14,7 @@
 //! [`Sessions`] connects the configured store at start-up and is the middleware that renews
 //! the cookie's `Max-Age` when the Session scheme has pushed the idle expiry back.
 
+use crate::db::Bounded;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -194,7 +195,9 @@ impl SessionStore {
     /// 503 when the store fails.
     pub async fn load(&self, digest: &str) -> Result<Option<SessionRecord>, AuthError> {
         let raw = match self {
-            SessionStore::Database(db) => entity::Entity::find_by_id(digest).one(db).await?.map(|row| row.state),
+            SessionStore::Database(db) => {
+                entity::Entity::find_by_id(digest).one(db).bounded().await?.map(|row| row.state)
+            }
             SessionStore::Redis(r) => {
                 r.run::<Option<String>>(redis::cmd("GET").arg(RedisSessions::name(digest))).await?
             }
@@ -218,6 +221,7 @@ impl SessionStore {
                     expires_at: Set(utc_ms(record.expires_at)),
                 })
                 .exec(db)
+                .bounded()
                 .await?;
                 Ok(())
             }
@@ -239,6 +243,7 @@ impl SessionStore {
                     .col_expr(entity::Column::ExpiresAt, Expr::value(utc_ms(record.expires_at)))
                     .filter(entity::Column::KeyDigest.eq(digest))
                     .exec(db)
+                    .bounded()
                     .await?;
                 Ok(())
             }
@@ -253,7 +258,7 @@ impl SessionStore {
     pub async fn delete(&self, digest: &str) -> Result<(), AuthError> {
         match self {
             SessionStore::Database(db) => {
-                entity::Entity::delete_by_id(digest).exec(db).await?;
+                entity::Entity::delete_by_id(digest).exec(db).bounded().await?;
             }
             SessionStore::Redis(r) => {
                 let _: i64 = r.run(redis::cmd("DEL").arg(RedisSessions::name(digest))).await?;
@@ -269,7 +274,7 @@ impl SessionStore {
 /// # Errors
 /// 503 on a store failure.
 pub async fn delete_user_sessions(db: &DatabaseConnection, user_id: i64) -> Result<u64, AuthError> {
-    Ok(entity::Entity::delete_many().filter(entity::Column::UserId.eq(user_id)).exec(db).await?.rows_affected)
+    Ok(entity::Entity::delete_many().filter(entity::Column::UserId.eq(user_id)).exec(db).bounded().await?.rows_affected)
 }
 
 /// Deletes expired database sessions; returns how many (Redis expires its own).
@@ -277,7 +282,12 @@ pub async fn delete_user_sessions(db: &DatabaseConnection, user_id: i64) -> Resu
 /// # Errors
 /// 503 on a store failure.
 pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, AuthError> {
-    Ok(entity::Entity::delete_many().filter(entity::Column::ExpiresAt.lte(Utc::now())).exec(db).await?.rows_affected)
+    Ok(entity::Entity::delete_many()
+        .filter(entity::Column::ExpiresAt.lte(Utc::now()))
+        .exec(db)
+        .bounded()
+        .await?
+        .rows_affected)
 }
 
 /// A session cookie to set on the response: put in the request's extensions by the Session

@@ -1,6 +1,7 @@
 //! Users: the default `users` table (Django's `auth_user` columns) and the [`UserStore`]
 //! trait through which an app can plug in its own user table.
 
+use crate::db::Bounded;
 use futures_util::future::BoxFuture;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, QueryOrder};
@@ -110,12 +111,17 @@ impl UserStore for DbUserStore {
                 return Ok(None);
             }
             let username = normalize_username(username);
-            Ok(entity::Entity::find().filter(entity::Column::Username.eq(username)).one(&self.db).await?.map(stored))
+            Ok(entity::Entity::find()
+                .filter(entity::Column::Username.eq(username))
+                .one(&self.db)
+                .bounded()
+                .await?
+                .map(stored))
         })
     }
 
     fn by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<StoredUser>, DbErr>> {
-        Box::pin(async move { Ok(entity::Entity::find_by_id(id).one(&self.db).await?.map(stored)) })
+        Box::pin(async move { Ok(entity::Entity::find_by_id(id).one(&self.db).bounded().await?.map(stored)) })
     }
 
     fn set_password_hash<'a>(&'a self, id: i64, hash: &'a str) -> BoxFuture<'a, Result<(), DbErr>> {
@@ -124,6 +130,7 @@ impl UserStore for DbUserStore {
                 .col_expr(entity::Column::PasswordHash, Expr::value(hash))
                 .filter(entity::Column::Id.eq(id))
                 .exec(&self.db)
+                .bounded()
                 .await?;
             Ok(())
         })
@@ -135,6 +142,7 @@ impl UserStore for DbUserStore {
                 .col_expr(entity::Column::LastLogin, Expr::value(chrono::Utc::now()))
                 .filter(entity::Column::Id.eq(id))
                 .exec(&self.db)
+                .bounded()
                 .await?;
             Ok(())
         })
@@ -209,7 +217,7 @@ pub async fn create_user(auth: &crate::Auth, mut new: NewUser) -> Result<User, C
         last_login: Set(None),
         ..Default::default()
     };
-    match model.insert(auth.db()).await {
+    match model.insert(auth.db()).bounded().await {
         Ok(m) => Ok(m.into()),
         Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
             Err(CreateUserError::Exists)
@@ -226,6 +234,7 @@ pub async fn list_users(db: &DatabaseConnection) -> Result<Vec<User>, crate::Aut
     Ok(entity::Entity::find()
         .order_by_asc(entity::Column::Username)
         .all(db)
+        .bounded()
         .await?
         .into_iter()
         .map(User::from)

@@ -245,8 +245,9 @@ async fn redis_session_store_outage_is_a_fast_503_and_recovers() {
     }
 }
 
-/// The database behind a proxy that stops: an uncached credential and the health check
-/// answer 503 within 2 s, and work again within 2 s of the database's return.
+/// The database behind a proxy that stops (connections refused) and then drops everything (a
+/// blackhole: connections open, nothing answered): an uncached credential and the health
+/// check answer 503 within 2 s, and work again within 2 s of the database's return.
 #[actix_web::rt::test]
 async fn database_outage_is_a_fast_503_and_recovers() {
     use tests::proxy::{Fault, Proxy};
@@ -265,7 +266,7 @@ async fn database_outage_is_a_fast_503_and_recovers() {
     let alice = app.user("alice", "pw", false).await;
     let client = reqwest::Client::new();
     let keys: Vec<String> = futures_util::future::join_all(
-        (0..4).map(|_| auth_runtime::schemes::token::create_token(&db.db, alice.id, None)),
+        (0..8).map(|_| auth_runtime::schemes::token::create_token(&db.db, alice.id, None)),
     )
     .await
     .into_iter()
@@ -273,19 +274,23 @@ async fn database_outage_is_a_fast_503_and_recovers() {
     .collect();
     let health = app.url("/api/health");
     let whoami = app.url("/api/token/whoami");
-    assert_eq!(timed_get(&client, health.clone(), &[]).await.0, 200);
-    proxy.set(Fault::Refuse);
-    // The health check's answer is reused for a second: 503 within the bound.
-    until_status(&client, &health, &[], 503, FAST).await;
-    for key in &keys[..3] {
-        let (status, took) = timed_get(&client, whoami.clone(), &[("Authorization", &format!("Token {key}"))]).await;
-        assert_eq!(status, 503, "an uncached credential while the database is down");
-        assert!(took < FAST, "answered after {took:?}");
+    for (round, fault) in [Fault::Refuse, Fault::Blackhole].into_iter().enumerate() {
+        let keys = &keys[round * 4..round * 4 + 4];
+        assert_eq!(timed_get(&client, health.clone(), &[]).await.0, 200);
+        proxy.set(fault);
+        // The health check's answer is reused for a second: 503 within the bound.
+        until_status(&client, &health, &[], 503, FAST).await;
+        for key in &keys[..3] {
+            let (status, took) =
+                timed_get(&client, whoami.clone(), &[("Authorization", &format!("Token {key}"))]).await;
+            assert_eq!(status, 503, "{fault:?}: an uncached credential while the database is down");
+            assert!(took < FAST, "{fault:?}: answered after {took:?}");
+        }
+        proxy.set(Fault::None);
+        let took = until_status(&client, &whoami, &[("Authorization", &format!("Token {}", keys[3]))], 200, FAST).await;
+        until_status(&client, &health, &[], 200, FAST).await;
+        eprintln!("{fault:?}: database recovered {took:?} after it came back");
     }
-    proxy.set(Fault::None);
-    let took = until_status(&client, &whoami, &[("Authorization", &format!("Token {}", keys[3]))], 200, FAST).await;
-    until_status(&client, &health, &[], 200, FAST).await;
-    eprintln!("database recovered {took:?} after it came back");
 }
 
 db_test!(head_is_served_wherever_get_is, |app| {

@@ -15,6 +15,7 @@
 //! implicit or password grant. Every failed client authentication goes through
 //! `client_auth_failed` (the throttle's hook).
 
+use crate::db::Bounded;
 use std::borrow::Cow;
 
 use actix_web::http::{StatusCode, header};
@@ -434,6 +435,7 @@ async fn exchange_code(auth: &Auth, client: &application::Model, params: &Params
         .filter(code::Column::Id.eq(record.id))
         .filter(code::Column::Used.eq(false))
         .exec(auth.db())
+        .bounded()
         .await?;
     if spent.rows_affected != 1 {
         return Err(code_reused(auth, &record).await);
@@ -506,6 +508,7 @@ async fn refresh_grant(auth: &Auth, client: &application::Model, params: &Params
         .filter(refresh::Column::RotatedAt.is_null())
         .filter(refresh::Column::RevokedAt.is_null())
         .exec(auth.db())
+        .bounded()
         .await?;
     if spent.rows_affected != 1 {
         return Err(refresh_reused(auth, &record).await);
@@ -605,7 +608,7 @@ async fn introspect_token(auth: &Auth, value: &str) -> Result<Option<serde_json:
         }
     };
     let Some(user) = oauth2::live_user(auth, user_id).await? else { return Ok(None) };
-    let Some(app) = application::Entity::find_by_id(app_id).one(auth.db()).await? else { return Ok(None) };
+    let Some(app) = application::Entity::find_by_id(app_id).one(auth.db()).bounded().await? else { return Ok(None) };
     let mut body = serde_json::json!({
         "active": true,
         "scope": scope,

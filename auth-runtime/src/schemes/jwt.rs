@@ -13,6 +13,7 @@
 //! when configured; the `token_type` claim; the user (exists, active) and the per-user
 //! revocation time. Every failure is 401 `token_not_valid` with an RFC 6750 challenge.
 
+use crate::db::Bounded;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -550,7 +551,7 @@ use entity::{refresh, revocation};
 
 /// The user's revocation time in seconds (0 when never revoked).
 async fn not_before(db: &DatabaseConnection, user_id: i64) -> Result<u64, AuthError> {
-    let row = revocation::Entity::find_by_id(user_id).one(db).await?;
+    let row = revocation::Entity::find_by_id(user_id).one(db).bounded().await?;
     Ok(row.map_or(0, |r| u64::try_from(r.not_before).unwrap_or(0)))
 }
 
@@ -570,12 +571,14 @@ pub async fn revoke_all(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
     })
     .on_conflict(OnConflict::column(revocation::Column::UserId).update_column(revocation::Column::NotBefore).to_owned())
     .exec(db)
+    .bounded()
     .await?;
     refresh::Entity::update_many()
         .col_expr(refresh::Column::BlacklistedAt, Expr::value(Utc::now()))
         .filter(refresh::Column::UserId.eq(user_id))
         .filter(refresh::Column::BlacklistedAt.is_null())
         .exec(db)
+        .bounded()
         .await?;
     auth.revoked(Subject::User(user_id)).await;
     Ok(())
@@ -597,6 +600,7 @@ pub async fn revoke_sessions(auth: &Auth, user_id: i64, at_ms: i64) -> Result<()
         OnConflict::column(revocation::Column::UserId).update_column(revocation::Column::SessionsNotBefore).to_owned(),
     )
     .exec(db)
+    .bounded()
     .await?;
     auth.revoked(Subject::User(user_id)).await;
     Ok(())
@@ -608,7 +612,7 @@ pub async fn revoke_sessions(auth: &Auth, user_id: i64, at_ms: i64) -> Result<()
 /// # Errors
 /// 503 on a store failure.
 pub async fn sessions_not_before(db: &DatabaseConnection, user_id: i64) -> Result<i64, AuthError> {
-    Ok(revocation::Entity::find_by_id(user_id).one(db).await?.map_or(0, |r| r.sessions_not_before))
+    Ok(revocation::Entity::find_by_id(user_id).one(db).bounded().await?.map_or(0, |r| r.sessions_not_before))
 }
 
 /// Deletes refresh records whose tokens have expired; returns how many. Blacklisted but
@@ -617,7 +621,12 @@ pub async fn sessions_not_before(db: &DatabaseConnection, user_id: i64) -> Resul
 /// # Errors
 /// 503 on a store failure.
 pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, AuthError> {
-    Ok(refresh::Entity::delete_many().filter(refresh::Column::ExpiresAt.lt(Utc::now())).exec(db).await?.rows_affected)
+    Ok(refresh::Entity::delete_many()
+        .filter(refresh::Column::ExpiresAt.lt(Utc::now()))
+        .exec(db)
+        .bounded()
+        .await?
+        .rows_affected)
 }
 
 /// An access and a refresh token.
@@ -657,6 +666,7 @@ pub async fn issue_pair(auth: &Auth, user: &User, family: Option<&str>) -> Resul
         ..Default::default()
     }
     .insert(auth.db())
+    .bounded()
     .await?;
     Ok(TokenPair { access, refresh })
 }
@@ -686,6 +696,7 @@ async fn checked_refresh(auth: &Auth, token: &str) -> Result<(VerifiedToken, ref
     let record = refresh::Entity::find()
         .filter(refresh::Column::Jti.eq(verified.jti.as_str()))
         .one(auth.db())
+        .bounded()
         .await?
         .ok_or_else(|| invalid("Token is invalid."))?;
     Ok((verified, record, user))
@@ -720,6 +731,7 @@ pub async fn refresh(auth: &Auth, token: &str) -> Result<Refreshed, AuthError> {
             .filter(refresh::Column::RotatedAt.is_null())
             .filter(refresh::Column::BlacklistedAt.is_null())
             .exec(auth.db())
+            .bounded()
             .await?;
         if spent.rows_affected != 1 {
             // Spent by a concurrent refresh a moment ago: a reuse like any other.
@@ -747,6 +759,7 @@ async fn revoke_family(auth: &Auth, user_id: i64, family: &str) -> Result<(), Au
         .filter(refresh::Column::Family.eq(family))
         .filter(refresh::Column::BlacklistedAt.is_null())
         .exec(db)
+        .bounded()
         .await?;
     // Access tokens outlive their refresh token's blacklisting (Simple JWT), but nothing
     // cached for the user survives a revocation.
@@ -766,6 +779,7 @@ pub async fn blacklist(auth: &Auth, token: &str) -> Result<(), AuthError> {
         .filter(refresh::Column::Id.eq(record.id))
         .filter(refresh::Column::BlacklistedAt.is_null())
         .exec(auth.db())
+        .bounded()
         .await?;
     if done.rows_affected != 1 {
         return Err(invalid("Token is blacklisted."));
@@ -785,8 +799,11 @@ pub async fn verify_any(auth: &Auth, token: &str) -> Result<(), AuthError> {
     let verified = verify(auth, token, &[TokenKind::Access, TokenKind::Refresh, TokenKind::Sliding], true)?;
     token_user(auth, &verified).await?;
     if verified.kind == TokenKind::Refresh {
-        let record =
-            refresh::Entity::find().filter(refresh::Column::Jti.eq(verified.jti.as_str())).one(auth.db()).await?;
+        let record = refresh::Entity::find()
+            .filter(refresh::Column::Jti.eq(verified.jti.as_str()))
+            .one(auth.db())
+            .bounded()
+            .await?;
         match record {
             Some(r) if r.blacklisted_at.is_none() => {}
             _ => return Err(invalid("Token is blacklisted.")),

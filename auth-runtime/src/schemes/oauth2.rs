@@ -18,6 +18,7 @@
 //! client-credentials issuance); revoking the grant (`oauth2_grants.revoked_at`) ends every
 //! token issued from it at once, including tokens a concurrent request is still inserting.
 
+use crate::db::Bounded;
 use actix_web::HttpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -532,6 +533,7 @@ pub async fn create_application(auth: &Auth, new: NewApplication) -> Result<Crea
         ..Default::default()
     }
     .insert(auth.db())
+    .bounded()
     .await
     .map_err(AuthError::from)?;
     Ok(CreatedApplication { record, client_secret })
@@ -549,7 +551,7 @@ pub async fn find_application(
     if client_id.is_empty() || client_id.len() > 100 || client_id.contains('\0') {
         return Ok(None);
     }
-    Ok(application::Entity::find().filter(application::Column::ClientId.eq(client_id)).one(db).await?)
+    Ok(application::Entity::find().filter(application::Column::ClientId.eq(client_id)).one(db).bounded().await?)
 }
 
 impl application::Model {
@@ -608,6 +610,7 @@ pub async fn create_grant(
         ..Default::default()
     }
     .insert(db)
+    .bounded()
     .await?)
 }
 
@@ -650,6 +653,7 @@ pub async fn issue_code(auth: &Auth, req: CodeRequest<'_>) -> Result<String, Aut
         ..Default::default()
     }
     .insert(auth.db())
+    .bounded()
     .await?;
     Ok(code)
 }
@@ -693,6 +697,7 @@ pub async fn issue_tokens(
         ..Default::default()
     }
     .insert(auth.db())
+    .bounded()
     .await?;
     let refresh_token = match refresh_scope {
         None => None,
@@ -711,6 +716,7 @@ pub async fn issue_tokens(
                 ..Default::default()
             }
             .insert(auth.db())
+            .bounded()
             .await?;
             Some(token)
         }
@@ -723,7 +729,7 @@ pub async fn issue_tokens(
 /// # Errors
 /// 503 on a store failure.
 pub async fn find_grant(db: &DatabaseConnection, id: i64) -> Result<Option<grant::Model>, AuthError> {
-    Ok(grant::Entity::find_by_id(id).one(db).await?)
+    Ok(grant::Entity::find_by_id(id).one(db).bounded().await?)
 }
 
 /// Revokes a whole grant: every access and refresh token issued from it (now and by requests
@@ -737,6 +743,7 @@ pub async fn revoke_grant(auth: &Auth, grant_id: i64) -> Result<(), AuthError> {
         .filter(grant::Column::Id.eq(grant_id))
         .filter(grant::Column::RevokedAt.is_null())
         .exec(auth.db())
+        .bounded()
         .await?;
     if let Some(g) = find_grant(auth.db(), grant_id).await? {
         auth.revoked(Subject::Client(g.application_id)).await;
@@ -754,8 +761,9 @@ pub async fn revoke_access_token(auth: &Auth, id: i64) -> Result<(), AuthError> 
         .filter(access::Column::Id.eq(id))
         .filter(access::Column::RevokedAt.is_null())
         .exec(auth.db())
+        .bounded()
         .await?;
-    if let Some(a) = access::Entity::find_by_id(id).one(auth.db()).await? {
+    if let Some(a) = access::Entity::find_by_id(id).one(auth.db()).bounded().await? {
         auth.revoked(Subject::Client(a.application_id)).await;
     }
     Ok(())
@@ -772,6 +780,7 @@ pub async fn revoke_user_grants(auth: &Auth, user_id: i64) -> Result<(), AuthErr
         .filter(grant::Column::UserId.eq(user_id))
         .filter(grant::Column::RevokedAt.is_null())
         .exec(auth.db())
+        .bounded()
         .await?;
     auth.revoked(Subject::User(user_id)).await;
     Ok(())
@@ -785,14 +794,15 @@ pub async fn revoke_user_grants(auth: &Auth, user_id: i64) -> Result<(), AuthErr
 pub async fn delete_user_data(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
     revoke_user_grants(auth, user_id).await?;
     let db = auth.db();
-    code::Entity::delete_many().filter(code::Column::UserId.eq(user_id)).exec(db).await?;
-    access::Entity::delete_many().filter(access::Column::UserId.eq(user_id)).exec(db).await?;
-    refresh::Entity::delete_many().filter(refresh::Column::UserId.eq(user_id)).exec(db).await?;
-    grant::Entity::delete_many().filter(grant::Column::UserId.eq(user_id)).exec(db).await?;
+    code::Entity::delete_many().filter(code::Column::UserId.eq(user_id)).exec(db).bounded().await?;
+    access::Entity::delete_many().filter(access::Column::UserId.eq(user_id)).exec(db).bounded().await?;
+    refresh::Entity::delete_many().filter(refresh::Column::UserId.eq(user_id)).exec(db).bounded().await?;
+    grant::Entity::delete_many().filter(grant::Column::UserId.eq(user_id)).exec(db).bounded().await?;
     application::Entity::update_many()
         .col_expr(application::Column::OwnerId, Expr::value(Option::<i64>::None))
         .filter(application::Column::OwnerId.eq(user_id))
         .exec(db)
+        .bounded()
         .await?;
     Ok(())
 }
@@ -805,9 +815,16 @@ pub async fn delete_user_data(auth: &Auth, user_id: i64) -> Result<(), AuthError
 /// 503 on a store failure.
 pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, AuthError> {
     let now = Utc::now();
-    let mut n = code::Entity::delete_many().filter(code::Column::ExpiresAt.lt(now)).exec(db).await?.rows_affected;
-    n += access::Entity::delete_many().filter(access::Column::ExpiresAt.lt(now)).exec(db).await?.rows_affected;
-    n += refresh::Entity::delete_many().filter(refresh::Column::ExpiresAt.lt(now)).exec(db).await?.rows_affected;
+    let mut n =
+        code::Entity::delete_many().filter(code::Column::ExpiresAt.lt(now)).exec(db).bounded().await?.rows_affected;
+    n +=
+        access::Entity::delete_many().filter(access::Column::ExpiresAt.lt(now)).exec(db).bounded().await?.rows_affected;
+    n += refresh::Entity::delete_many()
+        .filter(refresh::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .bounded()
+        .await?
+        .rows_affected;
     // A grant is created just before its first code or token: leave young ones alone.
     let old = now - Duration::hours(1);
     n += grant::Entity::delete_many()
@@ -825,6 +842,7 @@ pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, AuthError> {
                 .not_in_subquery(Query::select().column(refresh::Column::GrantId).from(refresh::Entity).to_owned()),
         )
         .exec(db)
+        .bounded()
         .await?
         .rows_affected;
     Ok(n)
@@ -839,7 +857,7 @@ pub async fn find_access_token(db: &DatabaseConnection, token: &str) -> Result<O
         return Ok(None);
     }
     let wanted = digest(token);
-    let found = access::Entity::find().filter(access::Column::Digest.eq(wanted.as_str())).one(db).await?;
+    let found = access::Entity::find().filter(access::Column::Digest.eq(wanted.as_str())).one(db).bounded().await?;
     Ok(found.filter(|r| bool::from(r.digest.as_bytes().ct_eq(wanted.as_bytes()))))
 }
 
@@ -852,7 +870,7 @@ pub async fn find_refresh_token(db: &DatabaseConnection, token: &str) -> Result<
         return Ok(None);
     }
     let wanted = digest(token);
-    let found = refresh::Entity::find().filter(refresh::Column::Digest.eq(wanted.as_str())).one(db).await?;
+    let found = refresh::Entity::find().filter(refresh::Column::Digest.eq(wanted.as_str())).one(db).bounded().await?;
     Ok(found.filter(|r| bool::from(r.digest.as_bytes().ct_eq(wanted.as_bytes()))))
 }
 
@@ -865,7 +883,7 @@ pub async fn find_code(db: &DatabaseConnection, value: &str) -> Result<Option<co
         return Ok(None);
     }
     let wanted = digest(value);
-    let found = code::Entity::find().filter(code::Column::Digest.eq(wanted.as_str())).one(db).await?;
+    let found = code::Entity::find().filter(code::Column::Digest.eq(wanted.as_str())).one(db).bounded().await?;
     Ok(found.filter(|r| bool::from(r.digest.as_bytes().ct_eq(wanted.as_bytes()))))
 }
 
@@ -912,7 +930,7 @@ pub async fn check_access_token(auth: &Auth, token: &str) -> Result<Result<Activ
         Some(g) if g.revoked_at.is_none() => {}
         _ => return Ok(Err("Token has been revoked.")),
     }
-    let Some(app) = application::Entity::find_by_id(record.application_id).one(auth.db()).await? else {
+    let Some(app) = application::Entity::find_by_id(record.application_id).one(auth.db()).bounded().await? else {
         return Ok(Err("Invalid token."));
     };
     let Some(user) = live_user(auth, record.user_id).await? else {

@@ -5,6 +5,7 @@
 //! and an 8-character non-secret prefix are stored. A user may hold many tokens (one per
 //! client or device), each with an optional expiry and a last-used time.
 
+use crate::db::Bounded;
 use actix_web::HttpRequest;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
@@ -124,6 +125,7 @@ pub async fn create_token(
         ..Default::default()
     }
     .insert(db)
+    .bounded()
     .await?;
     Ok(IssuedToken { key, record })
 }
@@ -134,10 +136,10 @@ pub async fn create_token(
 /// # Errors
 /// 503 when the store fails.
 pub async fn revoke_token(auth: &Auth, token_id: i64) -> Result<bool, AuthError> {
-    let Some(record) = entity::Entity::find_by_id(token_id).one(auth.db()).await? else {
+    let Some(record) = entity::Entity::find_by_id(token_id).one(auth.db()).bounded().await? else {
         return Ok(false);
     };
-    let deleted = entity::Entity::delete_by_id(token_id).exec(auth.db()).await?.rows_affected > 0;
+    let deleted = entity::Entity::delete_by_id(token_id).exec(auth.db()).bounded().await?.rows_affected > 0;
     auth.revoked(Subject::User(record.user_id)).await;
     Ok(deleted)
 }
@@ -148,8 +150,12 @@ pub async fn revoke_token(auth: &Auth, token_id: i64) -> Result<bool, AuthError>
 /// # Errors
 /// 503 when the store fails.
 pub async fn revoke_user_tokens(auth: &Auth, user_id: i64) -> Result<u64, AuthError> {
-    let n =
-        entity::Entity::delete_many().filter(entity::Column::UserId.eq(user_id)).exec(auth.db()).await?.rows_affected;
+    let n = entity::Entity::delete_many()
+        .filter(entity::Column::UserId.eq(user_id))
+        .exec(auth.db())
+        .bounded()
+        .await?
+        .rows_affected;
     auth.revoked(Subject::User(user_id)).await;
     Ok(n)
 }
@@ -159,7 +165,12 @@ pub async fn revoke_user_tokens(auth: &Auth, user_id: i64) -> Result<u64, AuthEr
 /// # Errors
 /// 503 when the store fails.
 pub async fn delete_expired_tokens(db: &DatabaseConnection) -> Result<u64, AuthError> {
-    Ok(entity::Entity::delete_many().filter(entity::Column::ExpiresAt.lt(Utc::now())).exec(db).await?.rows_affected)
+    Ok(entity::Entity::delete_many()
+        .filter(entity::Column::ExpiresAt.lt(Utc::now()))
+        .exec(db)
+        .bounded()
+        .await?
+        .rows_affected)
 }
 
 async fn check_key(auth: &Auth, key: &[u8], config: &TokenConfig) -> Result<Principal, AuthError> {
@@ -187,6 +198,7 @@ async fn check_key(auth: &Auth, key: &[u8], config: &TokenConfig) -> Result<Prin
         let row = entity::Entity::find()
             .filter(entity::Column::Digest.eq(wanted.as_str()))
             .one(auth.db())
+            .bounded()
             .await?
             .ok_or_else(invalid)?;
         if !bool::from(row.digest.as_bytes().ct_eq(wanted.as_bytes())) {
@@ -234,6 +246,7 @@ async fn touch(auth: &Auth, record: &Used, now: DateTime<Utc>, interval: u64) ->
                 .add(entity::Column::LastUsedAt.lte(threshold)),
         )
         .exec(auth.db())
+        .bounded()
         .await?;
     Ok(())
 }
