@@ -109,6 +109,7 @@ impl Auth {
     /// the revocation bus. Every revocation path calls it after its database write, before
     /// answering; an app that revokes credentials in its own code must call it too.
     pub async fn revoked(&self, subject: Subject) {
+        tracing::info!(target: "auth::audit", subject = %subject.encode(), action = "revoke", "credentials revoked");
         self.0.cache.revoke(subject).await;
     }
 
@@ -219,11 +220,11 @@ impl Auth {
         match &user {
             Some(_) => {
                 guard.succeeded(req, username).await?;
-                tracing::info!(target: "auth::audit", username, %ip, outcome = "ok", "password check");
+                tracing::info!(target: "auth::audit", username, %ip, path = req.path(), outcome = "ok", "password check");
             }
             None => {
                 guard.failed(req, username).await?;
-                tracing::info!(target: "auth::audit", username, %ip, outcome = "authentication_failed", "password check");
+                tracing::info!(target: "auth::audit", username, %ip, path = req.path(), outcome = "authentication_failed", "password check");
             }
         }
         Ok(user)

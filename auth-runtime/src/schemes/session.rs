@@ -340,6 +340,7 @@ pub async fn logout(req: &HttpRequest, auth: &Auth, user_id: Option<i64>) -> Res
         auth.session_store()?.delete(&sessions::digest(key)).await?;
     }
     if let Some(id) = user_id {
+        tracing::info!(target: "auth::audit", user_id = id, action = "session_logout", "session deleted");
         auth.revoked(crate::cache::Subject::User(id)).await;
     }
     let mut removal = session_cookie(auth, String::new());
