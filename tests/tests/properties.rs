@@ -875,3 +875,108 @@ async fn authorize_redirects_only_to_registered_uris() {
     .await;
     app.stop().await;
 }
+
+// ----------------------------------------------------------------------------------------
+// JWT claims behind a valid signature
+// ----------------------------------------------------------------------------------------
+
+/// A claim value of any type, near `now` for numbers.
+fn claim_value(now: i64) -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        (-100_000i64..100_000).prop_map(move |d| serde_json::Value::from(now + d)),
+        any::<u64>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(serde_json::Value::from),
+        prop::sample::select(vec!["access", "refresh", "sliding", "1", "2", "-1", "99999999999999999999", "alice", ""])
+            .prop_map(serde_json::Value::from),
+        Just(serde_json::Value::Null),
+        Just(serde_json::json!([1])),
+        Just(serde_json::json!({"a": 1})),
+    ]
+}
+
+/// A header (`typ`, `alg`, `kid`) and claims of any shape, as a key holder could sign them.
+fn signed_parts(now: i64) -> impl Strategy<Value = (Option<&'static str>, jsonwebtoken::Algorithm, serde_json::Value)> {
+    let names = ["token_type", "jti", "iat", "exp", "nbf", "user_id", "refresh_exp", "aud", "iss"];
+    let claims = proptest::collection::vec(proptest::option::weighted(0.8, claim_value(now)), names.len()).prop_map(
+        move |values| {
+            serde_json::Value::Object(
+                names.iter().zip(values).filter_map(|(n, v)| Some(((*n).to_owned(), v?))).collect(),
+            )
+        },
+    );
+    let typ = prop::sample::select(vec![
+        Some("at+jwt"),
+        Some("AT+JWT"),
+        Some("refresh+jwt"),
+        Some("sliding+jwt"),
+        Some("JWT"),
+        None,
+    ]);
+    let alg = prop::sample::select(vec![
+        jsonwebtoken::Algorithm::HS256,
+        jsonwebtoken::Algorithm::HS384,
+        jsonwebtoken::Algorithm::HS512,
+    ]);
+    (typ, alg, claims)
+}
+
+/// Tokens signed with the app's own key but carrying any header and claims: `verify`
+/// accepts only well-typed, current tokens of the allowed algorithm, and every JWT endpoint
+/// answers below 500 (JSON on every 4xx).
+#[actix_web::rt::test]
+async fn signed_tokens_with_any_claims() {
+    let (app, user) = app().await;
+    let key = jsonwebtoken::EncodingKey::from_secret(app.auth.secret_key().as_bytes()).expect("key");
+    let sign = move |(typ, alg, claims): &(Option<&'static str>, jsonwebtoken::Algorithm, serde_json::Value)| {
+        let mut header = jsonwebtoken::Header::new(*alg);
+        header.typ = typ.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &key).expect("sign")
+    };
+    let now = chrono::Utc::now().timestamp();
+    let all = [TokenKind::Access, TokenKind::Refresh, TokenKind::Sliding];
+    let auth = app.auth.clone();
+    let sign_here = sign.clone();
+    check(512, signed_parts(now), |parts| {
+        let token = sign_here(&parts);
+        let clock = || u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970");
+        let before = clock();
+        let verified = jwt::verify(&auth, &token, &all, true);
+        let after = clock();
+        if let Ok(v) = verified {
+            prop_assert_eq!(parts.1, jsonwebtoken::Algorithm::HS256);
+            prop_assert_eq!(v.claims.get("token_type").and_then(|t| t.as_str()), Some(v.kind.claim()));
+            prop_assert!(parts.0.is_some_and(|t| t.eq_ignore_ascii_case(v.kind.typ())));
+            prop_assert!(!v.jti.is_empty());
+            prop_assert!(v.iat <= after + 1 && v.exp >= before, "iat {} exp {} now {before}", v.iat, v.exp);
+        }
+        Ok(())
+    });
+
+    let base = app.base.clone();
+    let user_id = user.id.to_string();
+    let routes = vec!["/api/jwt/whoami", "/api/auth/jwt/verify", "/api/auth/jwt/refresh", "/api/auth/jwt/blacklist"];
+    check_http(
+        64,
+        move || (signed_parts(now), prop::sample::select(routes), any::<bool>()),
+        move |client, (mut parts, route, as_user)| {
+            if as_user && let Some(claims) = parts.2.as_object_mut() {
+                claims.insert("user_id".into(), user_id.clone().into());
+            }
+            let token = sign(&parts);
+            let base = base.clone();
+            async move {
+                let req = if route == "/api/jwt/whoami" {
+                    client.get(format!("{base}{route}")).header("Authorization", format!("Bearer {token}"))
+                } else {
+                    client.post(format!("{base}{route}")).json(&serde_json::json!({ "token": token, "refresh": token }))
+                };
+                let res = req.send().await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                well_formed(res, route, false).await?;
+                Ok(())
+            }
+        },
+    )
+    .await;
+    app.stop().await;
+}
