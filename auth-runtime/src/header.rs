@@ -120,4 +120,59 @@ mod tests {
         let a = Authorization::parse("Basic \u{e9}t\u{e9}".as_bytes()).unwrap();
         assert_eq!(a.credentials(), Credentials::One("\u{e9}t\u{e9}".as_bytes()));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Any bytes: no panic, and the same split as DRF's `get_authorization_header`
+            /// (ASCII whitespace, empty parts dropped).
+            #[test]
+            fn parses_any_bytes_like_a_whitespace_split(value in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let parts: Vec<&[u8]> = value.split(u8::is_ascii_whitespace).filter(|p| !p.is_empty()).collect();
+                match Authorization::parse(&value) {
+                    None => prop_assert!(parts.is_empty()),
+                    Some(a) => {
+                        prop_assert_eq!(a.scheme, parts[0]);
+                        let expected = match parts.len() {
+                            1 => Credentials::Missing,
+                            2 => Credentials::One(parts[1]),
+                            _ => Credentials::TooMany,
+                        };
+                        prop_assert_eq!(a.credentials(), expected);
+                    }
+                }
+            }
+
+            /// `scheme SP credentials` parses back into its two parts, the scheme in any case.
+            #[test]
+            fn scheme_and_credentials_round_trip(scheme in "[!-~]{1,20}", credentials in "[!-~]{1,100}", ws in "[ \t]{1,3}") {
+                let value = format!("{ws}{scheme}{ws}{credentials}{ws}");
+                let a = Authorization::parse(value.as_bytes()).expect("a scheme");
+                prop_assert!(a.is(&scheme.to_ascii_uppercase()) && a.is(&scheme.to_ascii_lowercase()));
+                prop_assert_eq!(a.credentials(), Credentials::One(credentials.as_bytes()));
+            }
+
+            /// A quoted-string never ends early: unquoting gives the input back, less its
+            /// control characters, and nothing in it can break the header.
+            #[test]
+            fn quoting_round_trips_and_cannot_break_out(s in any::<String>()) {
+                let q = quote(&s);
+                prop_assert!(q.len() >= 2 && q.starts_with('"') && q.ends_with('"'));
+                let mut inner = q[1..q.len() - 1].chars();
+                let mut unquoted = String::new();
+                while let Some(c) = inner.next() {
+                    match c {
+                        '\\' => unquoted.push(inner.next().expect("an escape escapes something")),
+                        '"' => prop_assert!(false, "unescaped quote in {:?}", q),
+                        c => unquoted.push(c),
+                    }
+                }
+                prop_assert_eq!(unquoted, s.chars().filter(|c| !c.is_control()).collect::<String>());
+                prop_assert!(actix_web::http::header::HeaderValue::from_bytes(q.as_bytes()).is_ok());
+            }
+        }
+    }
 }

@@ -884,4 +884,66 @@ mod tests {
         });
         assert_eq!(granted.into_inner(), 10);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// The longest window the parser accepts (a year and a day).
+        const MAX_WINDOW: u64 = 366 * 86400;
+
+        fn unit() -> impl Strategy<Value = (&'static str, u64)> {
+            prop::sample::select(vec![
+                ("s", 1),
+                ("sec", 1),
+                ("second", 1),
+                ("m", 60),
+                ("min", 60),
+                ("minute", 60),
+                ("h", 3600),
+                ("hour", 3600),
+                ("d", 86400),
+                ("day", 86400),
+            ])
+        }
+
+        proptest! {
+            /// Any string: a rate or an error, never a panic; a rate is always usable.
+            #[test]
+            fn any_string_parses_or_fails(s in any::<String>()) {
+                if let Ok(rate) = s.parse::<Rate>() {
+                    prop_assert!(rate.num > 0 && (1..=MAX_WINDOW).contains(&rate.window));
+                }
+            }
+
+            /// Strings close to the syntax (digits, signs, slashes, units, spaces).
+            #[test]
+            fn near_misses_parse_or_fail(s in "[ 0-9+/-]{0,12}[smhdwé]{0,3}[a-z0-9/ ]{0,6}") {
+                if let Ok(rate) = s.parse::<Rate>() {
+                    prop_assert!(rate.num > 0 && (1..=MAX_WINDOW).contains(&rate.window));
+                    prop_assert_eq!(rate.to_string().parse::<Rate>(), Ok(rate));
+                }
+            }
+
+            /// `Display` (`N/Ws`) parses back to the same rate.
+            #[test]
+            fn display_round_trips(num in 1u32.., window in 1..=MAX_WINDOW) {
+                let rate = Rate { num, window };
+                prop_assert_eq!(rate.to_string().parse::<Rate>(), Ok(rate));
+            }
+
+            /// `N/[count]unit` means `count * unit` seconds, refused past a year.
+            #[test]
+            fn drf_syntax_model(num in 0u32.., count in proptest::option::of(0u64..1_000_000), (unit, seconds) in unit()) {
+                let s = match count {
+                    Some(c) => format!("{num}/{c}{unit}"),
+                    None => format!("{num}/{unit}"),
+                };
+                let window = count.unwrap_or(1) * seconds;
+                let expected = (num > 0 && (1..=MAX_WINDOW).contains(&window)).then_some(Rate { num, window });
+                prop_assert_eq!(s.parse::<Rate>().ok(), expected);
+            }
+        }
+    }
 }

@@ -132,18 +132,82 @@ impl From<GrantArg> for GrantType {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The audit target, the runtime's (`auth::audit`): one event per state-changing command.
+const AUDIT_TARGET: &str = "auth::audit";
+
+/// What the audit event of a state-changing command names: the action and whom it concerns.
+/// Never a password, token or secret.
+#[derive(Debug, Default)]
+struct Audit {
+    /// `create_user`, `create_token`, `create_client`, `change_password`, `deactivate_user`,
+    /// `activate_user`, `delete_user`, `flush_expired_tokens` or `migrate`.
+    action: &'static str,
+    /// The user concerned.
+    username: Option<String>,
+    /// The OAuth2 client concerned (known once it is created).
+    client_id: Option<String>,
+    /// The OAuth2 client's display name.
+    client_name: Option<String>,
+}
+
+impl Audit {
+    /// The audit record of `command`, `None` for commands that change nothing (`serve`).
+    fn of(command: Option<&Command>) -> Option<Audit> {
+        let user = |action, username: &String| Audit { action, username: Some(username.clone()), ..Audit::default() };
+        Some(match command? {
+            Command::Serve { .. } => return None,
+            Command::Migrate => Audit { action: "migrate", ..Audit::default() },
+            Command::CreateUser { username, .. } => user("create_user", username),
+            Command::CreateToken { username, .. } => user("create_token", username),
+            Command::CreateClient { name, .. } => {
+                Audit { action: "create_client", client_name: Some(name.clone()), ..Audit::default() }
+            }
+            Command::ChangePassword { username, .. } => user("change_password", username),
+            Command::DeactivateUser { username } => user("deactivate_user", username),
+            Command::ActivateUser { username } => user("activate_user", username),
+            Command::DeleteUser { username } => user("delete_user", username),
+            Command::FlushExpiredTokens => Audit { action: "flush_expired_tokens", ..Audit::default() },
+        })
+    }
+
+    /// Emits the event: the action, the user or client, and the outcome (`ok` or `error`;
+    /// the error itself goes to stderr apart, as it may quote input).
+    fn emit(&self, ok: bool) {
+        tracing::info!(
+            target: AUDIT_TARGET,
+            action = self.action,
+            username = self.username.as_deref(),
+            client_id = self.client_id.as_deref(),
+            client_name = self.client_name.as_deref(),
+            source = "cli",
+            outcome = if ok { "ok" } else { "error" },
+            "admin command"
+        );
+    }
+}
+
 fn main() -> ExitCode {
-    // actix-session warns about every forged or stale `sessionid` cookie, which any client
-    // can send: those lines are off by default (RUST_LOG=actix_session=warn shows them).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,actix_session=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    let result = actix_web::rt::System::new().block_on(run(cli));
+    let mut audit = Audit::of(cli.command.as_ref());
+    // Logs go to stderr only: stdout carries the commands' output (keys, JSON). actix-session
+    // warns about every forged or stale `sessionid` cookie, which any client can send: those
+    // lines are off by default (RUST_LOG=actix_session=warn shows them). The audit events of
+    // admin commands are on whatever RUST_LOG says, unless it names `auth::audit` itself.
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,actix_session=error".into());
+    let audit_configured = std::env::var("RUST_LOG").is_ok_and(|v| v.contains(AUDIT_TARGET));
+    if audit.is_some() && !audit_configured {
+        filter = filter.add_directive(format!("{AUDIT_TARGET}=info").parse().expect("a valid directive"));
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let result = actix_web::rt::System::new().block_on(run(cli, audit.as_mut()));
+    if let Some(audit) = &audit {
+        audit.emit(result.is_ok());
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -176,7 +240,7 @@ fn user_error(e: LifecycleError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, audit: Option<&mut Audit>) -> anyhow::Result<()> {
     let settings = Settings::load().context("reading the settings")?;
     let db = connect_with(&cli.database_url, &settings.pool).await.context("opening the database")?;
     if matches!(cli.command, Some(Command::Migrate)) {
@@ -232,6 +296,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(ApplicationError::Invalid(message)) => bail!("{message}"),
                 Err(ApplicationError::Auth(e)) => bail!("{e}"),
             };
+            if let Some(audit) = audit {
+                audit.client_id = Some(created.record.client_id.clone());
+            }
             println!(
                 "{{\"client_id\": {}, \"client_secret\": {}}}",
                 serde_json::Value::from(created.record.client_id),

@@ -458,3 +458,84 @@ async fn settings_from_environment_and_toml() {
     let (status, body) = server.get(&client, "/api/whoami", &token(&key)).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("not_authenticated")));
 }
+
+/// The audit lines (target `auth::audit`, from the CLI) of `stderr`.
+fn audit_lines(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| l.contains("auth::audit") && l.contains("admin command"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every state-changing CLI command writes one audit line (target `auth::audit`) to stderr,
+/// even under `RUST_LOG=warn`, naming the action, the user or client and the outcome, and
+/// never the password, token or secret it handled; stdout carries only the command's output.
+#[test]
+fn admin_commands_are_audited_on_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("audit.sqlite3").display());
+    let cli = Cli { dir: tempfile::tempdir().expect("tempdir"), db: Database::Flag(url), env: Vec::new() };
+    let password = "Sup3r-secret-pa55";
+    let new_password = "An0ther-secret-pa55";
+
+    // Runs a command; returns its stdout, its one audit line (checked for `needles`) and its
+    // whole stderr.
+    let audited = |args: &[&str], stdin: Option<&str>, ok: bool, needles: &[&str]| -> (String, String, String) {
+        let out = cli.run(args, stdin);
+        assert_eq!(out.status.success(), ok, "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).expect("UTF-8 stdout");
+        assert!(!stdout.contains("auth::audit") && !stdout.contains("INFO"), "logs on stdout: {stdout:?}");
+        let lines = audit_lines(&out.stderr);
+        assert_eq!(lines.len(), 1, "{args:?}: one audit line: {}", String::from_utf8_lossy(&out.stderr));
+        let line = lines[0].clone();
+        for needle in needles {
+            assert!(line.contains(needle), "{args:?}: {needle:?} not in {line:?}");
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        for secret in [password, new_password] {
+            assert!(!stderr.contains(secret), "{args:?}: a password on stderr: {stderr}");
+        }
+        (stdout, line, stderr)
+    };
+
+    audited(&["migrate"], None, true, &["migrate", "outcome=\"ok\""]);
+    audited(
+        &["create-user", "alice", "--password-stdin"],
+        Some(&format!("{password}\n")),
+        true,
+        &["create_user", "username=\"alice\"", "outcome=\"ok\"", "source=\"cli\""],
+    );
+    audited(
+        &["create-user", "alice", "--password-stdin"],
+        Some(&format!("{password}\n")),
+        false,
+        &["create_user", "alice", "outcome=\"error\""],
+    );
+    let (key, _, stderr) =
+        audited(&["create-token", "alice"], None, true, &["create_token", "alice", "outcome=\"ok\""]);
+    let key = key.trim();
+    assert_eq!(key.len(), 64, "{key:?}");
+    assert!(!stderr.contains(key), "the token on stderr: {stderr}");
+    let (client, line, stderr) = audited(
+        &["create-client", "Audited app", "--grant", "client-credentials"],
+        None,
+        true,
+        &["create_client", "Audited app", "outcome=\"ok\""],
+    );
+    let client: Value = serde_json::from_str(client.trim()).expect("client JSON on stdout");
+    let (id, secret) = (client["client_id"].as_str().expect("id"), client["client_secret"].as_str().expect("secret"));
+    assert!(line.contains(id), "the client id in {line:?}");
+    assert!(!stderr.contains(secret), "the client secret on stderr: {stderr}");
+    audited(
+        &["change-password", "alice", "--password-stdin"],
+        Some(&format!("{new_password}\n")),
+        true,
+        &["change_password", "alice", "outcome=\"ok\""],
+    );
+    audited(&["deactivate-user", "alice"], None, true, &["deactivate_user", "alice", "outcome=\"ok\""]);
+    audited(&["activate-user", "alice"], None, true, &["activate_user", "alice", "outcome=\"ok\""]);
+    audited(&["flush-expired-tokens"], None, true, &["flush_expired_tokens", "outcome=\"ok\""]);
+    audited(&["delete-user", "alice"], None, true, &["delete_user", "alice", "outcome=\"ok\""]);
+    audited(&["delete-user", "nobody"], None, false, &["delete_user", "nobody", "outcome=\"error\""]);
+}

@@ -272,7 +272,8 @@ fn form_decode(part: &str) -> Option<String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
+                // Two hex digits exactly: `from_str_radix` alone would take a sign (`%+A`).
+                let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
                 out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
                 i += 2;
             }
@@ -915,6 +916,9 @@ mod tests {
         assert_eq!(form_decode("%zz"), None);
         assert_eq!(form_decode("%"), None);
         assert_eq!(form_decode("%ff"), None);
+        // Found by `form_decoding_agrees_with_the_url_crate`: a sign is not a hex digit.
+        assert_eq!(form_decode("%+A"), None);
+        assert_eq!(form_decode("%+1x"), None);
     }
 
     #[test]
@@ -923,5 +927,54 @@ mod tests {
         assert!(p.get("a").is_err());
         assert_eq!(p.get("b").unwrap(), None);
         assert_eq!(p.get("c").unwrap(), Some("3"));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Basic client credentials: any text decodes or is refused, never a panic; what
+            /// decodes agrees with the `url` crate's form decoding (RFC 6749 section 2.3.1).
+            #[test]
+            fn form_decoding_agrees_with_the_url_crate(part in "([a-zA-Z0-9+%:. -]|%[0-9a-fA-F+-]{0,2}|[é€])*") {
+                if let Some(decoded) = form_decode(&part) {
+                    let reference: String = url::form_urlencoded::parse(format!("x={part}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    prop_assert_eq!(decoded, reference);
+                }
+            }
+
+            /// What a client library encodes decodes back.
+            #[test]
+            fn form_encoding_round_trips(value in any::<String>()) {
+                let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+                prop_assert_eq!(form_decode(&encoded), Some(value));
+            }
+
+            /// Any body: parameters or 400, never a panic.
+            #[test]
+            fn any_parameters_parse_or_fail(body in proptest::collection::vec(any::<u8>(), 0..200), name in "[a-z_]{1,12}") {
+                if let Ok(params) = Params::parse(&body) {
+                    let _ = params.get(&name);
+                }
+            }
+
+            /// PKCE: any verifier and challenge compare without panicking; a verifier matches
+            /// its own S256 challenge exactly when it has the RFC 7636 shape.
+            #[test]
+            fn pkce_any_input(verifier in any::<String>(), challenge in any::<String>(), shaped in "[A-Za-z0-9._~-]{43,128}") {
+                let _ = pkce_matches(&verifier, &challenge);
+                let own = B64.encode(Sha256::digest(shaped.as_bytes()));
+                prop_assert!(pkce_matches(&shaped, &own));
+                let own = B64.encode(Sha256::digest(verifier.as_bytes()));
+                let valid = (43..=128).contains(&verifier.len())
+                    && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+                prop_assert_eq!(pkce_matches(&verifier, &own), valid);
+            }
+        }
     }
 }

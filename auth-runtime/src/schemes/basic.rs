@@ -129,4 +129,43 @@ mod tests {
         let nocolon = STANDARD.encode("alice");
         assert!(detail(Credentials::One(nocolon.as_bytes())).contains("username:password"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Any bytes as credentials: an answer, never a panic.
+            #[test]
+            fn any_credentials_decode_or_fail(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let _ = decode_credentials(Credentials::One(&bytes));
+            }
+
+            /// base64 of any bytes: decoded exactly when they are UTF-8 with a colon, split at
+            /// the first colon.
+            #[test]
+            fn base64_of_any_bytes(raw in proptest::collection::vec(any::<u8>(), 0..100)) {
+                let encoded = STANDARD.encode(&raw);
+                let valid = std::str::from_utf8(&raw).is_ok_and(|s| s.contains(':'));
+                match decode_credentials(Credentials::One(encoded.as_bytes())) {
+                    Ok((username, password)) => {
+                        prop_assert!(valid);
+                        prop_assert!(!username.contains(':'));
+                        let joined = format!("{username}:{password}").into_bytes();
+                        prop_assert_eq!(joined, raw);
+                    }
+                    Err(_) => prop_assert!(!valid),
+                }
+            }
+
+            /// What `curl -u user:password` sends decodes to the same pair (the password may
+            /// hold colons).
+            #[test]
+            fn round_trip(username in "[^:]{0,40}", password in any::<String>()) {
+                let encoded = STANDARD.encode(format!("{username}:{password}"));
+                prop_assert_eq!(decode_credentials(Credentials::One(encoded.as_bytes())).unwrap(), (username, password));
+            }
+        }
+    }
 }

@@ -949,4 +949,31 @@ mod tests {
         let c = bearer_challenge("Bearer", "api", Some(&invalid("Token is expired.")));
         assert_eq!(c, "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"Token is expired.\"");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Any bytes: shaped exactly when they are three dot-separated base64url runs, the
+            /// first two non-empty.
+            #[test]
+            fn shape_of_any_bytes(token in proptest::collection::vec(any::<u8>(), 0..120)) {
+                let text = String::from_utf8_lossy(&token);
+                let parts: Vec<&str> = text.split('.').collect();
+                let b64url = |p: &&str| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                let expected = token.is_ascii() && parts.len() == 3 && !parts[0].is_empty() && !parts[1].is_empty() && parts.iter().all(b64url);
+                prop_assert_eq!(is_jwt_shaped(&token), expected);
+            }
+
+            /// Tokens made of the base64url alphabet and dots.
+            #[test]
+            fn shape_of_dotted_strings(token in "[A-Za-z0-9_.-]{0,40}") {
+                let parts: Vec<&str> = token.split('.').collect();
+                let expected = parts.len() == 3 && !parts[0].is_empty() && !parts[1].is_empty();
+                prop_assert_eq!(is_jwt_shaped(token.as_bytes()), expected);
+            }
+        }
+    }
 }
