@@ -189,12 +189,11 @@ impl Audit {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut audit = Audit::of(cli.command.as_ref());
-    // Logs go to stderr only: stdout carries the commands' output (keys, JSON). actix-session
-    // warns about every forged or stale `sessionid` cookie, which any client can send: those
-    // lines are off by default (RUST_LOG=actix_session=warn shows them). The audit events of
-    // admin commands are on whatever RUST_LOG says, unless it names `auth::audit` itself.
+    // Logs go to stderr only: stdout carries the commands' output (keys, JSON). The audit
+    // events of admin commands are on whatever RUST_LOG says, unless it names `auth::audit`
+    // itself.
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn,actix_session=error".into());
+        .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
     let audit_configured = std::env::var("RUST_LOG").is_ok_and(|v| v.contains(AUDIT_TARGET));
     if audit.is_some() && !audit_configured {
         filter = filter.add_directive(format!("{AUDIT_TARGET}=info").parse().expect("a valid directive"));
