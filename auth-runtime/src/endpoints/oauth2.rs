@@ -154,6 +154,10 @@ impl From<AuthError> for OAuthError {
         };
         match &e {
             AuthError::ServiceUnavailable => with(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+            AuthError::Overloaded { wait } => OAuthError {
+                retry_after: Some(*wait),
+                ..with(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+            },
             AuthError::PayloadTooLarge { .. } => with(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
             AuthError::Throttled { wait } => {
                 OAuthError { retry_after: Some(*wait), ..with(StatusCode::TOO_MANY_REQUESTS, "throttled") }
