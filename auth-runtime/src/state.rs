@@ -74,6 +74,7 @@ impl Auth {
         .with_config(OAuth2Config::default())
         .with_config(crate::schemes::jwt::KeyCache::default())
         .with_config(ThrottleConfig::default())
+        .with_config(crate::hosts::HostsConfig::default())
     }
 
     /// The database connection.
