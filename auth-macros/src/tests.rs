@@ -733,7 +733,7 @@ fn settings_binds_the_throttle_section() {
     assert!(out.contains(&expected), "{out}");
 
     let (_, keys) = valid();
-    assert!(keys.contains("throttle") && keys.ends_with("cache"), "{keys}");
+    assert!(keys.contains("throttle") && keys.ends_with("cache, hosts"), "{keys}");
     let errors = settings(quote! {
         #[auth(chain(Basic), throttle)]
         struct S {

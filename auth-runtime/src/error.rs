@@ -72,6 +72,19 @@ pub enum AuthError {
     /// is never turned into a 401 or an anonymous request. The cause is logged, not sent.
     #[error("The service is temporarily unavailable.")]
     ServiceUnavailable,
+    /// 503 `service_unavailable` with `Retry-After` in seconds: the server sheds load (too
+    /// many password hashes waiting, see [`crate::passwords::PasswordConfig::max_waiting`])
+    /// and answers at once rather than queueing the request.
+    #[error("The server is busy. Try again in {wait} seconds.")]
+    Overloaded {
+        /// Seconds after which a retry may succeed.
+        wait: u64,
+    },
+    /// 400 `invalid_host`: the request's host (`Host`, or a trusted proxy's
+    /// `X-Forwarded-Host`) is not one of the allowed hosts (Django's `DisallowedHost`; see
+    /// [`crate::hosts`]). The detail does not echo the host.
+    #[error("Invalid Host header: the host is not allowed.")]
+    InvalidHost,
     /// 500 `improperly_configured`: a programming error in the application (for example the
     /// [`crate::Auth`] state was not registered). Never caused by what a client sends.
     #[error("The server is not configured correctly.")]
@@ -105,7 +118,8 @@ impl AuthError {
             AuthError::MethodNotAllowed => "method_not_allowed",
             AuthError::PayloadTooLarge { .. } => "payload_too_large",
             AuthError::Throttled { .. } => "throttled",
-            AuthError::ServiceUnavailable => "service_unavailable",
+            AuthError::ServiceUnavailable | AuthError::Overloaded { .. } => "service_unavailable",
+            AuthError::InvalidHost => "invalid_host",
             AuthError::ImproperlyConfigured(_) => "improperly_configured",
         }
     }
@@ -156,12 +170,14 @@ impl ResponseError for AuthError {
         match self {
             AuthError::NotAuthenticated { .. } | AuthError::AuthenticationFailed { .. } => StatusCode::UNAUTHORIZED,
             AuthError::PermissionDenied { .. } => StatusCode::FORBIDDEN,
-            AuthError::InvalidCredentials | AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            AuthError::InvalidCredentials | AuthError::InvalidRequest(_) | AuthError::InvalidHost => {
+                StatusCode::BAD_REQUEST
+            }
             AuthError::NotFound => StatusCode::NOT_FOUND,
             AuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AuthError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AuthError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::ServiceUnavailable | AuthError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::ImproperlyConfigured(what) => {
                 tracing::error!(what, "improperly configured");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -177,7 +193,7 @@ impl ResponseError for AuthError {
                 headers.append(header::WWW_AUTHENTICATE, value);
             }
         }
-        if let AuthError::Throttled { wait } = self {
+        if let AuthError::Throttled { wait } | AuthError::Overloaded { wait } = self {
             headers.insert(header::RETRY_AFTER, header::HeaderValue::from(*wait));
         }
         if matches!(self.status_code(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {

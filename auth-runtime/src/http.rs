@@ -194,15 +194,43 @@ pub const HTML_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'se
 ///   `/` dropped), without a regular expression, and only when there is something to change;
 /// - adds `X-Content-Type-Options: nosniff` and `Referrer-Policy: same-origin` to every
 ///   response, and to HTML pages [`HTML_CSP`], `X-Frame-Options: DENY` and
-///   `Cross-Origin-Opener-Policy: same-origin`.
+///   `Cross-Origin-Opener-Policy: same-origin`;
+/// - refuses a request whose host is not allowed with 400 `invalid_host` before routing
+///   (see [`crate::hosts`]; only when the [`crate::Auth`] state is registered).
 ///
 /// # Errors
 /// The inner service's.
 pub async fn edge(
-    mut req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl MessageBody>,
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    use actix_web::http::{Method, header};
+    use actix_web::http::header;
+    let host_error = req.app_data::<crate::Auth>().and_then(|auth| crate::hosts::check_host(req.request(), auth).err());
+    let mut res = match host_error {
+        Some(e) => req.into_response(actix_web::ResponseError::error_response(&e)).map_into_right_body(),
+        None => call_inner(req, next).await?.map_into_left_body(),
+    };
+    let headers = res.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    let html = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        );
+    }
+    Ok(res)
+}
+
+/// The routing part of [`edge`]: `HEAD` as `GET`, the path normalised, then the inner service.
+async fn call_inner<B: MessageBody>(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
+    use actix_web::http::Method;
     if req.method() == Method::HEAD {
         // The codec remembered HEAD when it decoded the request: no body goes out.
         req.head_mut().method = Method::GET;
@@ -219,20 +247,7 @@ pub async fn edge(
             }
         }
     }
-    let mut res = next.call(req).await?;
-    let headers = res.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    let html = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
-    if html {
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(
-            header::HeaderName::from_static("cross-origin-opener-policy"),
-            HeaderValue::from_static("same-origin"),
-        );
-    }
-    Ok(res)
+    next.call(req).await
 }
 
 /// `path` with runs of `/` merged and a trailing `/` dropped (the root stays `/`); `None`

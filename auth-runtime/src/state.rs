@@ -75,6 +75,7 @@ impl Auth {
         .with_config(OAuth2Config::default())
         .with_config(crate::schemes::jwt::KeyCache::default())
         .with_config(ThrottleConfig::default())
+        .with_config(crate::hosts::HostsConfig::default())
     }
 
     /// The database connection.
@@ -193,12 +194,16 @@ impl Auth {
 
     /// Checks a username and password as every password endpoint does: first the login
     /// lockout (429 past the limit of failures for this username or client IP, before any
-    /// hash is computed); then the user is looked up, the password verified (a dummy verification when the user does not exist, so
-    /// timing does not tell who exists), a weak stored hash re-hashed, and inactive users
-    /// refused. `Ok(None)` for every refusal, whatever its cause.
+    /// hash is computed); then a place in the bounded queue of hashes
+    /// ([`Passwords::admit`]: 429 past the client address's share, 503 with `Retry-After`
+    /// when the queue is full, at once, the lockout's reservation given back); then the user
+    /// is looked up, the password verified (a dummy verification when the user does not
+    /// exist, so timing does not tell who exists), a weak stored hash re-hashed, and
+    /// inactive users refused. `Ok(None)` for every refusal, whatever its cause.
     ///
     /// # Errors
-    /// 429 `throttled` when locked out; 503 when a store fails.
+    /// 429 `throttled` when locked out or past the address's share of the hash queue; 503
+    /// when the hash queue is full (with `Retry-After`) or a store fails.
     pub async fn check_password(
         &self,
         req: &HttpRequest,
@@ -209,6 +214,16 @@ impl Auth {
         // The attempt is reserved before the hash runs: concurrent guesses cannot all pass
         // a check that counts only finished failures.
         let _attempt = guard.reserve(req, username).await?;
+        let ip = crate::throttling::client_ip(req, self.config::<ThrottleConfig>().map_or(0, |c| c.num_proxies));
+        // Load shedding: a place in the bounded hash queue, or a refusal at once (the check
+        // did not run: the reservation is given back, as for a store fault).
+        let slot = match self.passwords().admit(&ip) {
+            Ok(slot) => slot,
+            Err(e) => {
+                guard.release(req, username).await;
+                return Err(e);
+            }
+        };
         let user = match self.verify_password(req, username, password).await {
             Ok(user) => user,
             Err(e) => {
@@ -216,7 +231,7 @@ impl Auth {
                 return Err(e);
             }
         };
-        let ip = crate::throttling::client_ip(req, self.config::<ThrottleConfig>().map_or(0, |c| c.num_proxies));
+        drop(slot);
         match &user {
             Some(_) => {
                 guard.succeeded(req, username).await?;

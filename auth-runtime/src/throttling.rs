@@ -122,7 +122,9 @@ pub struct ThrottleConfig {
     /// per window. Default `10/60s`.
     pub login_failures: Rate,
     /// How many proxies in front of the app append to `X-Forwarded-For`; 0 (default): the
-    /// peer address is the client.
+    /// peer address is the client. The one setting of trusted proxies: above 0, the app's
+    /// host and scheme also come from `X-Forwarded-Host`/`-Proto` or `Forwarded` (see
+    /// [`crate::hosts`]).
     pub num_proxies: usize,
     /// Where counters live. Default in memory.
     pub store: ThrottleStoreKind,

@@ -10,12 +10,13 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpResponse, web};
 use auth_runtime::http::{self as auth_http, not_allowed};
+use auth_runtime::passwords::PasswordConfig;
 use auth_runtime::sessions::Sessions;
 use auth_runtime::{
     Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, OAuth2Config, Principal, SchemeData, SecretKey,
     SessionConfig, TokenConfig, authentication, permission,
 };
-use auth_runtime::{CacheConfig, PoolConfig, ThrottleConfig};
+use auth_runtime::{CacheConfig, HostsConfig, PoolConfig, ThrottleConfig};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use sea_orm::DatabaseConnection;
@@ -60,8 +61,16 @@ pub struct Settings {
     /// The principal cache (`AUTH_CACHE_TTL`, `AUTH_CACHE_BASIC_TTL`, `AUTH_CACHE_REDIS_URL`, ...).
     #[auth(cache)]
     pub cache: CacheConfig,
+    /// The hosts this app answers for and its public origin (`AUTH_ALLOWED_HOSTS`, a comma
+    /// list; `AUTH_PUBLIC_ORIGIN`); trusted proxies are `throttle.num_proxies`
+    /// (`AUTH_NUM_PROXIES`).
+    #[auth(hosts)]
+    pub hosts: HostsConfig,
     /// The database pool (`AUTH_POOL_MAX_CONNECTIONS`, `AUTH_POOL_ACQUIRE_TIMEOUT_MS`, ...).
     pub pool: PoolConfig,
+    /// Password hashing: argon2id costs and the load shedding of password checks
+    /// (`AUTH_PASSWORDS_MAX_WAITING`, `AUTH_PASSWORDS_MAX_PER_CLIENT`, ...).
+    pub passwords: PasswordConfig,
     /// `AUTH_SECRET_KEY`: at least 32 bytes; generated and kept in the database when unset.
     #[serde(skip_serializing)]
     pub secret_key: Option<String>,
@@ -81,7 +90,9 @@ impl Default for Settings {
             oauth2: OAuth2Config::default(),
             throttle: ThrottleConfig::default(),
             cache: CacheConfig::default(),
+            hosts: HostsConfig::default(),
             pool: PoolConfig::default(),
+            passwords: PasswordConfig::default(),
             secret_key: None,
         }
     }
@@ -90,7 +101,8 @@ impl Default for Settings {
 impl Settings {
     /// Loads the settings: defaults, then `example-app.toml` if present, then `AUTH_*`
     /// environment variables (`AUTH_<SECTION>_<FIELD>` sets `<section>.<field>`; `AUTH_ISSUER`
-    /// sets `oauth2.issuer`).
+    /// sets `oauth2.issuer`, `AUTH_ALLOWED_HOSTS` and `AUTH_PUBLIC_ORIGIN` the `hosts`
+    /// fields, `AUTH_NUM_PROXIES` `throttle.num_proxies`).
     ///
     /// # Errors
     /// A value of the wrong type (e.g. `AUTH_TOKEN_TTL=soon`).
@@ -105,7 +117,15 @@ impl Settings {
                 if key == "login_failures" {
                     return "throttle.login_failures".into();
                 }
-                for section in ["basic", "token", "jwt", "session", "throttle", "oauth2", "cache", "pool"] {
+                if key == "allowed_hosts" || key == "public_origin" {
+                    return format!("hosts.{key}").into();
+                }
+                if key == "num_proxies" {
+                    return "throttle.num_proxies".into();
+                }
+                for section in
+                    ["basic", "token", "jwt", "session", "throttle", "oauth2", "cache", "pool", "hosts", "passwords"]
+                {
                     if let Some(field) = key.strip_prefix(section).and_then(|k| k.strip_prefix('_')) {
                         return format!("{section}.{field}").into();
                     }
@@ -157,7 +177,7 @@ pub async fn build_auth(
     settings: &Settings,
 ) -> Result<Auth, auth_runtime::secret::SecretKeyError> {
     let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await?;
-    let auth = Auth::builder(db, secret).settings(settings).build();
+    let auth = Auth::builder(db, secret).passwords(settings.passwords).settings(settings).build();
     auth_runtime::schemes::jwt::check_config(&auth).map_err(auth_runtime::secret::SecretKeyError::Config)?;
     Ok(auth)
 }

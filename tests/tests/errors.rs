@@ -292,7 +292,7 @@ db_test!(chunked_body_over_64_kib_is_413, |app| {
     // No Content-Length: the limit must hold while streaming.
     let body = book_of_size(100 * 1024);
     let mut request = format!(
-        "POST /api/books HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        "POST /api/books HTTP/1.1\r\nHost: localhost\r\nAuthorization: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
         basic("root", "pw")
     )
     .into_bytes();
@@ -439,13 +439,14 @@ db_test!(oversized_headers_are_4xx, |app| {
     let huge = "a".repeat(100 * 1024);
     for name in ["X-Big", "Authorization", "Cookie"] {
         let value = if name == "Authorization" { format!("Token {huge}") } else { huge.clone() };
-        let request = format!("GET /api/whoami HTTP/1.1\r\nHost: x\r\n{name}: {value}\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET /api/whoami HTTP/1.1\r\nHost: localhost\r\n{name}: {value}\r\nConnection: close\r\n\r\n");
         let response = raw(&app, request.into_bytes()).await;
         let status = raw_status(&response);
         assert!((400..500).contains(&status), "{name}: {}", &response[..response.len().min(300)]);
     }
     // Many headers, each small.
-    let mut request = String::from("GET /api/whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    let mut request = String::from("GET /api/whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
     for i in 0..500 {
         request.push_str(&format!("X-H{i}: v\r\n"));
     }

@@ -1,17 +1,29 @@
 //! Regression tests of the outside review (issue 10), over real HTTP against real databases
 //! and Redis: the login lockout under concurrent guessing (one instance and two sharing
-//! Redis), OAuth2 client secrets guessed at once, and logins racing a password change.
+//! Redis), OAuth2 client secrets guessed at once, logins racing a password change, and the
+//! load shedding of password hashing under a flood.
 
 use std::collections::BTreeMap;
 
 use auth_runtime::ThrottleConfig;
 use auth_runtime::lifecycle;
+use auth_runtime::passwords::PasswordConfig;
 use auth_runtime::schemes::oauth2::{GrantType, NewApplication, create_application};
 use auth_runtime::throttling::{Rate, ThrottleStoreKind};
 use example_app::Settings;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use tests::{Backend, TestApp, db_test};
+
+/// Settings whose hash queue takes every request of the tests below that send many checks
+/// from one address at once (the lockout is under test there, not the load shedding, whose
+/// defaults would refuse a part of them: 4 places per address, 32 waiting).
+fn roomy_hash_queue() -> Settings {
+    Settings {
+        passwords: PasswordConfig { max_waiting: 100, max_per_client: 0, ..PasswordConfig::default() },
+        ..Settings::default()
+    }
+}
 
 /// How many requests answered each status.
 fn tally(statuses: impl IntoIterator<Item = u16>) -> BTreeMap<u16, usize> {
@@ -31,7 +43,7 @@ async fn jwt_create(app: &TestApp, user: &str, password: &str) -> reqwest::Respo
         .expect("send")
 }
 
-db_test!(concurrent_guesses_check_at_most_the_limit, |app| {
+db_test!(concurrent_guesses_check_at_most_the_limit, settings = roomy_hash_queue(), |app| {
     app.user("alice", "correct horse", false).await;
     // 60 wrong passwords at once for one username from one address; the default limit is
     // 10 per 60 s: exactly 10 are checked (401), the rest refused before any hash (429).
@@ -89,7 +101,7 @@ async fn concurrent_guesses_across_two_instances_with_redis() {
             ..ThrottleConfig::default()
         },
         secret_key: Some("shared-secret-key-for-two-instances-xyz".into()),
-        ..Settings::default()
+        ..roomy_hash_queue()
     };
     let a = TestApp::with_settings(Backend::Sqlite, settings.clone()).await.unwrap();
     let b_state = example_app::build_state(a.db.db.clone(), &settings).await.unwrap();
@@ -107,7 +119,7 @@ db_test!(
     logins_racing_a_password_change_issue_nothing_that_survives,
     settings = Settings {
         throttle: ThrottleConfig { login_failures: Rate { num: 1000, window: 60 }, ..ThrottleConfig::default() },
-        ..Settings::default()
+        ..roomy_hash_queue()
     },
     |app| {
         app.user("alice", "old-password", false).await;
@@ -374,7 +386,7 @@ db_test!(usernames_are_nfkc_normalised, |app| {
     assert_eq!(res.status(), 200);
 });
 
-db_test!(many_correct_logins_at_once_are_not_locked_out, |app| {
+db_test!(many_correct_logins_at_once_are_not_locked_out, settings = roomy_hash_queue(), |app| {
     app.user("alice", "pw", false).await;
     // 30 correct Basic requests at once from one address (a busy API client), three times the
     // lockout's limit: the checks beyond the limit wait for the running ones, none is refused.
@@ -391,4 +403,105 @@ db_test!(many_correct_logins_at_once_are_not_locked_out, |app| {
     });
     let counts = tally(join_all(guesses).await);
     assert_eq!(counts, BTreeMap::from([(401, 10), (429, 20)]), "{counts:?}");
+});
+
+/// Basic `alice:pw` from `address` (the client address: one trusted proxy reports it in
+/// `X-Forwarded-For`); the status and the `Retry-After` value.
+async fn basic_from(app: &TestApp, address: &str, user: &str, password: &str) -> (u16, Option<String>) {
+    let res = app
+        .client
+        .get(app.url("/api/basic/whoami"))
+        .header("Authorization", tests::basic(user, password))
+        .header("X-Forwarded-For", address)
+        .send()
+        .await
+        .expect("send");
+    let retry_after = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if status == 503 {
+        assert_eq!(body["code"], "service_unavailable", "{body}");
+    }
+    if status == 429 {
+        assert_eq!(body["code"], "throttled", "{body}");
+    }
+    (status, retry_after)
+}
+
+/// Client addresses come from `X-Forwarded-For` (one trusted proxy); the hash queue is
+/// small (one hash at a time, 8 waiting) so that a flood overflows it on any machine.
+/// The argon2 costs are the defaults, as everywhere in the tests.
+fn flood_settings(max_per_client: usize) -> Settings {
+    Settings {
+        throttle: ThrottleConfig { num_proxies: 1, ..ThrottleConfig::default() },
+        passwords: PasswordConfig { max_concurrent: 1, max_waiting: 8, max_per_client, ..PasswordConfig::default() },
+        ..Settings::default()
+    }
+}
+
+db_test!(
+    a_basic_flood_from_many_addresses_is_shed_and_a_real_login_gets_through,
+    settings = flood_settings(4),
+    |app| {
+        app.user("alice", "pw", false).await;
+        // 120 wrong Basic logins at once from 60 addresses (two each, unknown users: each costs a
+        // dummy hash, and no username or address reaches the lockout).
+        let flood = (0..120).map(|i| {
+            let app = &app;
+            async move { basic_from(app, &format!("10.0.0.{}", i % 60 + 1), &format!("ghost{i}"), "x").await }
+        });
+        // Meanwhile alice logs in from her own address, as a client honouring Retry-After does.
+        let real = async {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+            let started = std::time::Instant::now();
+            let mut answers = Vec::new();
+            for _ in 0..20 {
+                let (status, retry_after) = basic_from(&app, "192.0.2.7", "alice", "pw").await;
+                answers.push(status);
+                if status == 200 {
+                    break;
+                }
+                assert_eq!(status, 503, "only a shed answer may precede the 200: {answers:?}");
+                let wait: u64 = retry_after.expect("Retry-After on a 503").parse().expect("seconds");
+                actix_web::rt::time::sleep(std::time::Duration::from_secs(wait)).await;
+            }
+            (answers, started.elapsed())
+        };
+        let (flood, (answers, took)) = tokio::join!(join_all(flood), real);
+        let counts = tally(flood.iter().map(|(s, _)| *s));
+        eprintln!("flood: {counts:?}; alice: {answers:?} in {took:?}");
+        assert_eq!(answers.last(), Some(&200), "alice's correct login got through: {answers:?}");
+        assert!(took < std::time::Duration::from_secs(15), "alice waited {took:?}");
+        assert!(counts.keys().all(|s| [401, 503].contains(s)), "{counts:?}");
+        assert!(counts.get(&503).is_some_and(|n| *n > 0), "the flood overflowed the queue: {counts:?}");
+        assert!(
+            flood.iter().filter(|(s, _)| *s == 503).all(|(_, r)| r.as_deref() == Some("1")),
+            "Retry-After: 1 on every 503"
+        );
+        // Shed attempts took no lockout reservation and nothing stays queued: the next check runs.
+        assert_eq!(basic_from(&app, "10.0.0.1", "alice", "pw").await.0, 200);
+    }
+);
+
+db_test!(one_address_gets_at_most_its_share_of_the_hash_queue, settings = flood_settings(2), |app| {
+    app.user("alice", "pw", false).await;
+    // 20 correct logins at once from one address: at most 2 of its checks run or wait at
+    // once; the others are refused at once with 429 and Retry-After.
+    let burst = (0..20).map(|_| {
+        let app = &app;
+        async move { basic_from(app, "198.51.100.9", "alice", "pw").await }
+    });
+    let results = join_all(burst).await;
+    let counts = tally(results.iter().map(|(s, _)| *s));
+    eprintln!("one address's burst: {counts:?}");
+    assert!(counts.keys().all(|s| [200, 429].contains(s)), "{counts:?}");
+    assert!(counts.get(&200).is_some_and(|n| *n >= 1), "{counts:?}");
+    assert!(counts.get(&429).is_some_and(|n| *n > 0), "the address's share is bounded: {counts:?}");
+    assert!(results.iter().filter(|(s, _)| *s == 429).all(|(_, r)| r.as_deref() == Some("1")), "Retry-After: 1");
+    // Another address is not affected, and neither is the first one once its checks are over.
+    assert_eq!(basic_from(&app, "198.51.100.10", "alice", "pw").await.0, 200);
+    assert_eq!(basic_from(&app, "198.51.100.9", "alice", "pw").await.0, 200);
+    // Routes without a password check are never shed.
+    let (status, _, _) = app.get("/api/health", None).await;
+    assert_eq!(status, 200);
 });

@@ -155,6 +155,10 @@ impl From<AuthError> for OAuthError {
         };
         match &e {
             AuthError::ServiceUnavailable => with(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
+            AuthError::Overloaded { wait } => OAuthError {
+                retry_after: Some(*wait),
+                ..with(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+            },
             AuthError::PayloadTooLarge { .. } => with(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
             AuthError::Throttled { wait } => {
                 OAuthError { retry_after: Some(*wait), ..with(StatusCode::TOO_MANY_REQUESTS, "throttled") }
@@ -628,15 +632,13 @@ async fn introspect_token(auth: &Auth, value: &str) -> Result<Option<serde_json:
 // Metadata (RFC 8414)
 // ----------------------------------------------------------------------------------------
 
-/// The issuer: [`oauth2::OAuth2Config::issuer`], else the request's own origin
-/// `scheme://host`.
-fn issuer(req: &HttpRequest, auth: &Auth) -> String {
+/// The issuer: [`oauth2::OAuth2Config::issuer`], else the framework's own origin
+/// (`scheme://host[:port]`, [`crate::hosts::own_origin`]: the configured public origin, or
+/// the request's host when it is an allowed one; never an arbitrary `Host`).
+fn issuer(req: &HttpRequest, auth: &Auth) -> Result<String, AuthError> {
     match oauth2::config(auth).issuer {
-        Some(issuer) => issuer.trim_end_matches('/').to_owned(),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
+        Some(issuer) => Ok(issuer.trim_end_matches('/').to_owned()),
+        None => crate::hosts::own_origin(req, auth),
     }
 }
 
@@ -644,9 +646,12 @@ fn issuer(req: &HttpRequest, auth: &Auth) -> String {
 /// the four endpoints, `scopes_supported`, `response_types_supported: ["code"]`,
 /// `grant_types_supported`, `code_challenge_methods_supported: ["S256"]`, and the client
 /// authentication methods of each endpoint.
-pub async fn metadata(req: HttpRequest, auth: Auth) -> HttpResponse {
-    let issuer = issuer(&req, &auth);
-    HttpResponse::Ok().json(serde_json::json!({
+///
+/// # Errors
+/// 400 `invalid_host` when the issuer would come from a host that is not allowed.
+pub async fn metadata(req: HttpRequest, auth: Auth) -> Result<HttpResponse, AuthError> {
+    let issuer = issuer(&req, &auth)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/o/authorize"),
         "token_endpoint": format!("{issuer}/o/token"),
@@ -660,7 +665,7 @@ pub async fn metadata(req: HttpRequest, auth: Auth) -> HttpResponse {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-    }))
+    })))
 }
 
 // ----------------------------------------------------------------------------------------

@@ -228,8 +228,7 @@ fn session_cookie(auth: &Auth, key: String) -> Cookie<'static> {
 
 /// The app's own origin, `scheme://host`.
 fn own_origin(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+    req.app_data::<Auth>().and_then(|auth| crate::hosts::own_origin(req, auth).ok()).unwrap_or_default()
 }
 
 /// Checks the request's origin as Django does: `Sec-Fetch-Site: cross-site` is refused; a
@@ -250,7 +249,7 @@ fn check_origin(req: &HttpRequest, auth: &Auth) -> Result<(), AuthError> {
         }
         return Ok(());
     }
-    if req.connection_info().scheme() == "https" {
+    if own.starts_with("https://") {
         let Some(referer) = get(header::REFERER) else {
             return Err(csrf_failed("Referer checking failed - no Referer."));
         };
