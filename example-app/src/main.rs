@@ -192,8 +192,8 @@ fn main() -> ExitCode {
     // Logs go to stderr only: stdout carries the commands' output (keys, JSON). The audit
     // events of admin commands are on whatever RUST_LOG says, unless it names `auth::audit`
     // itself.
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
+    let mut filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
     let audit_configured = std::env::var("RUST_LOG").is_ok_and(|v| v.contains(AUDIT_TARGET));
     if audit.is_some() && !audit_configured {
         filter = filter.add_directive(format!("{AUDIT_TARGET}=info").parse().expect("a valid directive"));

@@ -226,11 +226,6 @@ fn session_cookie(auth: &Auth, key: String) -> Cookie<'static> {
         .finish()
 }
 
-/// The app's own origin, `scheme://host`.
-fn own_origin(req: &HttpRequest) -> String {
-    req.app_data::<Auth>().and_then(|auth| crate::hosts::own_origin(req, auth).ok()).unwrap_or_default()
-}
-
 /// Checks the request's origin as Django does: `Sec-Fetch-Site: cross-site` is refused; a
 /// present `Origin` must be the app's own or trusted; on HTTPS without `Origin`, the
 /// `Referer` must be.
@@ -241,7 +236,10 @@ fn check_origin(req: &HttpRequest, auth: &Auth) -> Result<(), AuthError> {
         return Err(csrf_failed("Cross-site request refused (Sec-Fetch-Site)."));
     }
     let cfg = config(auth);
-    let own = own_origin(req);
+    // The trusted origin (configured, or an allowed Host; forwarded headers only from
+    // trusted proxies): a host outside the allowed list passes no origin check.
+    let own = crate::hosts::own_origin(req, auth)
+        .map_err(|_| csrf_failed("Origin checking failed - the request's host is not allowed."))?;
     let allowed = |origin: &str| origin == own || cfg.trusted_origins.iter().any(|t| t == origin);
     if let Some(origin) = get(header::ORIGIN) {
         if !allowed(origin) {
