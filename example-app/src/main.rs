@@ -195,7 +195,9 @@ fn main() -> ExitCode {
     let mut filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
     let audit_configured = std::env::var("RUST_LOG").is_ok_and(|v| v.contains(AUDIT_TARGET));
-    if audit.is_some() && !audit_configured {
+    // Serving included: a quieter RUST_LOG does not silence the audit trail (logins,
+    // lockouts, revocations).
+    if !audit_configured {
         filter = filter.add_directive(format!("{AUDIT_TARGET}=info").parse().expect("a valid directive"));
     }
     tracing_subscriber::fmt()

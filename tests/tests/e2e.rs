@@ -539,3 +539,40 @@ fn admin_commands_are_audited_on_stderr() {
     audited(&["delete-user", "alice"], None, true, &["delete_user", "alice", "outcome=\"ok\""]);
     audited(&["delete-user", "nobody"], None, false, &["delete_user", "nobody", "outcome=\"error\""]);
 }
+
+/// Failed and successful logins and lockouts are logged by the served binary (target
+/// `auth::audit`, with username, client address and outcome), and no password appears in
+/// the log.
+#[actix_web::rt::test]
+async fn logins_and_lockouts_are_audited_without_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("audit.sqlite3").display());
+    let cli = Cli { dir, db: Database::Flag(url), env: Vec::new() };
+    cli.ok(&["create-user", "alice", "--password-stdin"], Some("right-pass-7\n"));
+    let client = reqwest::Client::new();
+    let server = cli.serve(&client).await;
+    let basic = |pw: &str| {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("alice:{pw}")))
+    };
+    assert_eq!(server.get(&client, "/api/basic/whoami", &basic("right-pass-7")).await.0, 200);
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        statuses.push(server.get(&client, "/api/basic/whoami", &basic(&format!("wrong-guess-{i}"))).await.0);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
+    // Logs are written as they happen; give the writer a moment, bounded.
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = std::fs::read_to_string(&server.log).unwrap_or_default();
+        if log.contains("throttled") {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let audit: Vec<&str> = log.lines().filter(|l| l.contains("auth::audit")).collect();
+    assert!(audit.iter().any(|l| l.contains("alice") && l.contains("outcome=\"ok\"")), "{log}");
+    assert_eq!(audit.iter().filter(|l| l.contains("authentication_failed")).count(), 10, "{log}");
+    assert!(audit.iter().any(|l| l.contains("throttled") && l.contains("127.0.0.1")), "{log}");
+    assert!(!log.contains("right-pass-7") && !log.contains("wrong-guess"), "no password in the log: {log}");
+}

@@ -505,3 +505,62 @@ db_test!(one_address_gets_at_most_its_share_of_the_hash_queue, settings = flood_
     let (status, _, _) = app.get("/api/health", None).await;
     assert_eq!(status, 200);
 });
+
+/// Finding 13: the Redis throttle store behind a proxy that stops and then drops everything,
+/// with request rates failing open (the default): requests keep being answered, and the
+/// circuit breaker makes the outage cost about one timeout per cooldown instead of one per
+/// request (before: 1.5 s for every request).
+#[actix_web::rt::test]
+async fn redis_throttle_store_outage_costs_fail_open_rates_nothing() {
+    use auth_runtime::CacheConfig;
+    use tests::proxy::{Fault, Proxy};
+    let Some(url) = tests::redis_url() else {
+        eprintln!("skipped: TEST_REDIS_URL is not set");
+        return;
+    };
+    let target = url.trim_start_matches("redis://").trim_end_matches('/');
+    let target = tokio::net::lookup_host(target).await.expect("Redis address").next().expect("an address");
+    let proxy = Proxy::start(target).await;
+    let settings = Settings {
+        throttle: ThrottleConfig {
+            store: ThrottleStoreKind::Redis,
+            redis_url: Some(format!("redis://{}", proxy.addr)),
+            redis_prefix: format!("authtest-{}", std::process::id()),
+            user: Some(Rate { num: 100_000, window: 60 }),
+            ..ThrottleConfig::default()
+        },
+        cache: CacheConfig { redis_url: None, ..CacheConfig::default() },
+        ..Settings::default()
+    };
+    let app = TestApp::with_settings(Backend::Sqlite, settings).await.unwrap();
+    app.user("alice", "pw", false).await;
+    let key = app.token("alice", "pw").await;
+    let header = format!("Token {key}");
+    let whoami = app.url("/api/token/whoami");
+    let client = reqwest::Client::new();
+    assert_eq!(timed_get(&client, whoami.clone(), &[("Authorization", &header)]).await.0, 200);
+    // The rate is counted in Redis (through the proxy).
+    let prefix = format!("authtest-{}", std::process::id());
+    let keys = std::process::Command::new("redis-cli")
+        .args(["-u", &url, "--scan", "--pattern", &format!("{prefix}*")])
+        .output()
+        .expect("redis-cli");
+    assert!(!String::from_utf8_lossy(&keys.stdout).trim().is_empty(), "no throttle key under {prefix}");
+    for fault in [Fault::Refuse, Fault::Blackhole] {
+        // Past the breaker's cooldown with the store back: the next fault is met afresh.
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(timed_get(&client, whoami.clone(), &[("Authorization", &header)]).await.0, 200);
+        proxy.set(fault);
+        let started = std::time::Instant::now();
+        for _ in 0..20 {
+            let (status, _) = timed_get(&client, whoami.clone(), &[("Authorization", &header)]).await;
+            assert_eq!(status, 200, "{fault:?}: rates fail open");
+        }
+        let took = started.elapsed();
+        // 20 requests at 1 s each would take 20 s; the breaker lets one probe through per
+        // cooldown (1 s), so the whole run costs a few timeouts at most.
+        assert!(took < std::time::Duration::from_secs(8), "{fault:?}: 20 requests took {took:?}");
+        proxy.set(Fault::None);
+        eprintln!("{fault:?}: 20 requests in {took:?} with the throttle store away");
+    }
+}
