@@ -233,16 +233,6 @@ pub fn own_origin(req: &HttpRequest, auth: &Auth) -> Result<String, AuthError> {
     Ok(format!("{scheme}://{host}"))
 }
 
-/// The scheme of [`own_origin`] (`"https"` or `"http"`): the public origin's, else the
-/// connection's or, behind trusted proxies, the one they report.
-///
-/// # Errors
-/// As [`own_origin`].
-pub fn own_scheme(req: &HttpRequest, auth: &Auth) -> Result<String, AuthError> {
-    let origin = own_origin(req, auth)?;
-    Ok(origin.split_once("://").map_or("http", |(s, _)| s).to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

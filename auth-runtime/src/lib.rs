@@ -19,6 +19,7 @@
 
 extern crate self as auth_runtime;
 
+mod audit;
 pub mod breaker;
 pub mod cache;
 pub mod db;

@@ -134,16 +134,9 @@ impl Drop for HashSlot {
 /// Logs a shed password check (target `auth::audit`), at most one line a second with the
 /// number of refusals not logged since, so a flood cannot flood the log.
 fn log_shed(client: &str, outcome: &'static str) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
-    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
-    let now = chrono::Utc::now().timestamp().unsigned_abs();
-    let last = LAST_SECOND.load(Ordering::Relaxed);
-    if now > last && LAST_SECOND.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+    static BUDGET: crate::audit::LogBudget = crate::audit::LogBudget::new();
+    if let Some(suppressed) = BUDGET.take() {
         tracing::warn!(target: "auth::audit", ip = client, outcome, suppressed, "password check shed");
-    } else {
-        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
     }
 }
 

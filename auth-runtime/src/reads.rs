@@ -112,41 +112,9 @@ static SESSION_SQL: LazyLock<String> = LazyLock::new(|| {
 pub struct SessionRow {
     /// `auth_sessions.state`: the [`crate::sessions::SessionRecord`] as JSON.
     pub state: String,
-    /// `users.id`.
-    pub id: i64,
-    /// `users.username`.
-    pub username: String,
-    /// `users.email`.
-    pub email: String,
-    /// `users.is_active`.
-    pub is_active: bool,
-    /// `users.is_staff`.
-    pub is_staff: bool,
-    /// `users.is_superuser`.
-    pub is_superuser: bool,
-    /// `users.password_hash`.
-    pub password_hash: String,
-    /// JWTs issued before this time (seconds since the epoch) are revoked.
-    pub not_before: i64,
-    /// Sessions logged in before this time (milliseconds since the epoch) are ended.
-    pub sessions_not_before: i64,
-}
-
-impl SessionRow {
-    /// The user part.
-    pub fn user_row(self) -> UserRow {
-        UserRow {
-            id: self.id,
-            username: self.username,
-            email: self.email,
-            is_active: self.is_active,
-            is_staff: self.is_staff,
-            is_superuser: self.is_superuser,
-            password_hash: self.password_hash,
-            not_before: self.not_before,
-            sessions_not_before: self.sessions_not_before,
-        }
-    }
+    /// The session's user, read from the same row.
+    #[sea_orm(nested)]
+    pub user: UserRow,
 }
 
 /// The database session stored under `digest` joined to its user, in one statement.

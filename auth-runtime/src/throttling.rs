@@ -663,16 +663,9 @@ const BUSY_WAIT: Duration = Duration::from_secs(10);
 /// Logs a refused login attempt (target `auth::audit`), at most one line a second for the
 /// process, with the number of refusals not logged since: a guessing run cannot flood the log.
 fn log_lockout(kind: LoginKind, ip: &str, wait: u64) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
-    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
-    let now = chrono::Utc::now().timestamp().unsigned_abs();
-    let last = LAST_SECOND.load(Ordering::Relaxed);
-    if now > last && LAST_SECOND.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+    static BUDGET: crate::audit::LogBudget = crate::audit::LogBudget::new();
+    if let Some(suppressed) = BUDGET.take() {
         tracing::warn!(target: "auth::audit", ?kind, ip, wait, suppressed, outcome = "throttled", "login attempt refused: locked out");
-    } else {
-        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -193,6 +193,15 @@ async fn until_status(
 
 const FAST: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// The test Redis's URL and a [`tests::proxy::Proxy`] in front of it; `None` without
+/// `TEST_REDIS_URL`.
+async fn redis_behind_proxy() -> Option<(String, tests::proxy::Proxy)> {
+    let url = tests::redis_url()?;
+    let target = url.trim_start_matches("redis://").trim_end_matches('/');
+    let target = tokio::net::lookup_host(target).await.expect("Redis address").next().expect("an address");
+    Some((url, tests::proxy::Proxy::start(target).await))
+}
+
 /// The Redis session store behind a proxy that stops (connections refused) and then drops
 /// everything (a blackhole): requests carrying a session answer 503 within 2 s, never hang,
 /// and work again within 2 s of Redis's return. The principal cache is off here: the store
@@ -201,14 +210,11 @@ const FAST: std::time::Duration = std::time::Duration::from_secs(2);
 async fn redis_session_store_outage_is_a_fast_503_and_recovers() {
     use auth_runtime::CacheConfig;
     use auth_runtime::schemes::session::{SessionConfig, SessionStoreKind};
-    use tests::proxy::{Fault, Proxy};
-    let Some(url) = tests::redis_url() else {
+    use tests::proxy::Fault;
+    let Some((_, proxy)) = redis_behind_proxy().await else {
         eprintln!("skipped: TEST_REDIS_URL is not set");
         return;
     };
-    let target = url.trim_start_matches("redis://").trim_end_matches('/');
-    let target = tokio::net::lookup_host(target).await.expect("Redis address").next().expect("an address");
-    let proxy = Proxy::start(target).await;
     let settings = Settings {
         session: SessionConfig {
             store: SessionStoreKind::Redis,
@@ -512,15 +518,11 @@ db_test!(one_address_gets_at_most_its_share_of_the_hash_queue, settings = flood_
 /// request (before: 1.5 s for every request).
 #[actix_web::rt::test]
 async fn redis_throttle_store_outage_costs_fail_open_rates_nothing() {
-    use auth_runtime::CacheConfig;
-    use tests::proxy::{Fault, Proxy};
-    let Some(url) = tests::redis_url() else {
+    use tests::proxy::Fault;
+    let Some((url, proxy)) = redis_behind_proxy().await else {
         eprintln!("skipped: TEST_REDIS_URL is not set");
         return;
     };
-    let target = url.trim_start_matches("redis://").trim_end_matches('/');
-    let target = tokio::net::lookup_host(target).await.expect("Redis address").next().expect("an address");
-    let proxy = Proxy::start(target).await;
     let settings = Settings {
         throttle: ThrottleConfig {
             store: ThrottleStoreKind::Redis,
@@ -529,7 +531,6 @@ async fn redis_throttle_store_outage_costs_fail_open_rates_nothing() {
             user: Some(Rate { num: 100_000, window: 60 }),
             ..ThrottleConfig::default()
         },
-        cache: CacheConfig { redis_url: None, ..CacheConfig::default() },
         ..Settings::default()
     };
     let app = TestApp::with_settings(Backend::Sqlite, settings).await.unwrap();

@@ -405,14 +405,10 @@ async fn json_or_form_decodes_or_answers_400() {
     });
 }
 
-/// The login endpoints over HTTP: any content type and body, with or without a valid CSRF
-/// token: below 500, JSON on every 4xx (the HTML form's pages aside).
-#[actix_web::rt::test]
-async fn login_endpoints_answer_any_body() {
-    let (app, _) = app().await;
-    // One valid session and CSRF token, so that bodies get past the CSRF check too.
+/// `GET /api/auth/csrf`: the cookies it sets, as a `Cookie` header value, and the token.
+async fn csrf(app: &TestApp) -> (String, String) {
     let res = app.client.get(app.url("/api/auth/csrf")).send().await.expect("csrf");
-    let cookie = res
+    let cookies = res
         .headers()
         .get_all("set-cookie")
         .iter()
@@ -420,7 +416,16 @@ async fn login_endpoints_answer_any_body() {
         .collect::<Vec<_>>()
         .join("; ");
     let body: serde_json::Value = res.json().await.expect("json");
-    let token = body["csrf_token"].as_str().expect("token").to_owned();
+    (cookies, body["csrf_token"].as_str().expect("token").to_owned())
+}
+
+/// The login endpoints over HTTP: any content type and body, with or without a valid CSRF
+/// token: below 500, JSON on every 4xx (the HTML form's pages aside).
+#[actix_web::rt::test]
+async fn login_endpoints_answer_any_body() {
+    let (app, _) = app().await;
+    // One valid session and CSRF token, so that bodies get past the CSRF check too.
+    let (cookie, token) = csrf(&app).await;
     let routes = prop::sample::select(vec![
         "/api/auth/token",
         "/api/auth/login",
@@ -562,15 +567,7 @@ async fn any_authorization_header_is_answered() {
 async fn any_cookie_is_answered() {
     let (app, _) = app().await;
     // A real logged-in session to edit.
-    let res = app.client.get(app.url("/api/auth/csrf")).send().await.expect("csrf");
-    let jar = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let token = res.json::<serde_json::Value>().await.expect("json")["csrf_token"].as_str().expect("token").to_owned();
+    let (jar, token) = csrf(&app).await;
     let res = app
         .client
         .post(app.url("/api/auth/login"))

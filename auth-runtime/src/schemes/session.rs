@@ -389,8 +389,7 @@ async fn session_principal(req: &HttpRequest, auth: &Auth) -> Result<Option<Prin
         SessionStore::Database(db) if auth.default_users() => {
             let Some(row) = crate::reads::session_by_digest(db, &digest).await? else { return Ok(None) };
             let Ok(record) = serde_json::from_str::<SessionRecord>(&row.state) else { return Ok(None) };
-            let row = row.user_row();
-            (record, row.user(), row.password_hash, row.sessions_not_before)
+            (record, row.user.user(), row.user.password_hash, row.user.sessions_not_before)
         }
         _ => {
             let Some(record) = store.load(&digest).await? else { return Ok(None) };
