@@ -11,11 +11,22 @@ use syn::spanned::Spanned;
 
 use crate::model::{ConfigTarget, HandlerSpec, PermExpr, SchemeRef, SettingsSpec, ThrottleExpr};
 
-/// `::auth_runtime::schemes::NAME`, spanned on the name as the user wrote it.
+/// A scheme's type: a built-in's `::auth_runtime::schemes::NAME`, spanned on the name as the
+/// user wrote it; the user's own as `<PATH as ::auth_runtime::__private::IsScheme>::Scheme`,
+/// spanned on the path, so a type that is not a scheme is reported once, on the path, with
+/// the trait it lacks.
 pub(crate) fn scheme_path(scheme: &SchemeRef) -> TokenStream {
-    let span = scheme.ident.span();
-    let name = Ident::new(scheme.scheme.name, span);
-    quote_spanned!(span=> ::auth_runtime::schemes::#name)
+    match scheme {
+        SchemeRef::Builtin(scheme, ident) => {
+            let span = ident.span();
+            let name = Ident::new(scheme.name, span);
+            quote_spanned!(span=> ::auth_runtime::schemes::#name)
+        }
+        SchemeRef::Custom(path) => {
+            let span = path.span();
+            quote_spanned!(span=> <#path as ::auth_runtime::__private::IsScheme>::Scheme)
+        }
+    }
 }
 
 /// The chain as a tuple type, `(::auth_runtime::schemes::Basic, ..,)`: the
@@ -183,7 +194,11 @@ pub(crate) fn settings(spec: &SettingsSpec) -> TokenStream {
     };
     let configs = configs.iter().map(|config| {
         let span = config.ty.span();
-        let ty = match config.target {
+        let ty = match &config.target {
+            ConfigTarget::Custom(path) => {
+                let span = path.span();
+                quote_spanned!(span=> <<#path as ::auth_runtime::__private::IsScheme>::Scheme as ::auth_runtime::Scheme>::Config)
+            }
             ConfigTarget::Scheme(scheme) => {
                 let scheme = Ident::new(scheme.name, Span::call_site());
                 quote_spanned!(span=> <::auth_runtime::schemes::#scheme as ::auth_runtime::Scheme>::Config)

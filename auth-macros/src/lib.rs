@@ -14,6 +14,7 @@
 mod expand;
 mod model;
 mod parse;
+mod suggest;
 
 use proc_macro::TokenStream;
 

@@ -61,13 +61,26 @@ impl Scheme {
     }
 }
 
-/// A scheme named in a list, with the identifier the user wrote (for spans).
+/// A scheme named in a list.
 #[derive(Debug, Clone)]
-pub(crate) struct SchemeRef {
-    /// Which scheme.
-    pub scheme: Scheme,
-    /// The identifier as written; its span is used for the expansion and errors.
-    pub ident: Ident,
+pub(crate) enum SchemeRef {
+    /// A built-in scheme, by its bare name; the identifier as written gives the span of the
+    /// expansion and errors.
+    Builtin(Scheme, Ident),
+    /// The user's own scheme type, by its path as written (`ApiKey`, `crate::auth::ApiKey`).
+    Custom(syn::Path),
+}
+
+impl SchemeRef {
+    /// The scheme as written, for messages and duplicate checks: `Token`, `crate::ApiKey`.
+    pub fn text(&self) -> String {
+        match self {
+            SchemeRef::Builtin(scheme, _) => scheme.name.to_owned(),
+            SchemeRef::Custom(path) => {
+                quote::ToTokens::to_token_stream(path).to_string().replace(" :: ", "::").replace(":: ", "::")
+            }
+        }
+    }
 }
 
 /// A permission expression, from `#[permission(..)]` or `#[auth(permission(..))]`.
@@ -137,10 +150,12 @@ impl ConfigKey {
 }
 
 /// What a field bound with `#[auth(key)]` configures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ConfigTarget {
     /// A scheme (`#[auth(basic)]`); the type is the scheme's `Config`.
     Scheme(Scheme),
+    /// The user's own scheme (`#[auth(scheme = ApiKey)]`); the type is its `Config`.
+    Custom(syn::Path),
     /// Another section (`#[auth(throttle)]`); the type is `::auth_runtime::TYPE`.
     Section(ConfigKey),
 }

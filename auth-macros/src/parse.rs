@@ -20,6 +20,7 @@ use crate::model::{
     BUILTIN_PERMISSIONS, BUILTIN_THROTTLES, CONFIG_KEYS, ConfigField, ConfigKey, ConfigTarget, Handler, HandlerAttr,
     HandlerSpec, MAX_THROTTLES, PermExpr, SCHEMES, STRUCT_OPTIONS, Scheme, SchemeRef, SettingsSpec, ThrottleExpr,
 };
+use crate::suggest::{closest, did_you_mean};
 
 /// Accumulates errors so that the user sees them all at once.
 #[derive(Default)]
@@ -66,15 +67,6 @@ impl Errors {
 /// `Basic, Token` as English: "Basic, Token".
 fn one_of<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     names.into_iter().collect::<Vec<_>>().join(", ")
-}
-
-/// A candidate that differs from `name` only by letter case, as a suggestion.
-fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    candidates
-        .into_iter()
-        .find(|c| c.eq_ignore_ascii_case(name))
-        .map(|c| format!("; did you mean `{c}`?"))
-        .unwrap_or_default()
 }
 
 /// The names of all schemes, for messages.
@@ -130,22 +122,24 @@ pub(crate) fn scheme_list(
     let mut chain: Vec<SchemeRef> = Vec::new();
     for entry in entries {
         let tokens: TokenStream = entry.iter().cloned().collect();
-        match entry.as_slice() {
+        let scheme = match entry.as_slice() {
             [TokenTree::Ident(ident)] => {
                 let name = ident.unraw().to_string();
                 match Scheme::by_name(&name) {
-                    Some(scheme) if chain.iter().any(|s| s.scheme == scheme) => {
-                        errors.spanned(ident, format!("duplicate authentication scheme `{name}`"));
-                    }
-                    Some(scheme) => chain.push(SchemeRef { scheme, ident: ident.clone() }),
-                    None => errors.spanned(
-                        ident,
-                        format!(
-                            "unknown authentication scheme `{name}`; expected one of: {}{}",
-                            one_of(scheme_names()),
-                            did_you_mean(&name, scheme_names()),
-                        ),
-                    ),
+                    Some(scheme) => SchemeRef::Builtin(scheme, ident.clone()),
+                    None => match closest(&name, scheme_names()) {
+                        Some(builtin) => {
+                            errors.spanned(
+                                ident,
+                                format!(
+                                    "unknown authentication scheme `{name}`; did you mean `{builtin}`? (a \
+                                     scheme of your own named `{name}`: write its path, e.g. `self::{name}`)"
+                                ),
+                            );
+                            continue;
+                        }
+                        None => SchemeRef::Custom(Path::from(ident.clone())),
+                    },
                 }
             }
             [TokenTree::Literal(lit)] => {
@@ -158,24 +152,39 @@ pub(crate) fn scheme_list(
                 errors.spanned(
                     lit,
                     format!(
-                        "expected a scheme name, found a literal; expected one of: {}{hint}",
+                        "expected a scheme, found a literal; a scheme is one of {} or the path of \
+                         your own type implementing `auth_runtime::Scheme`{hint}",
                         one_of(scheme_names())
                     ),
                 );
+                continue;
             }
-            _ => {
-                // A path (`schemes::Basic`), a call (`Basic::new()`), ...: name
-                // the scheme it seems to mean, if any.
-                let named = entry.iter().find_map(|tt| match tt {
-                    TokenTree::Ident(i) => Scheme::by_name(&i.to_string()),
-                    _ => None,
-                });
-                let hint = match named {
-                    Some(scheme) => format!("; write the bare name `{}`", scheme.name),
-                    None => format!("; expected one of: {}", one_of(scheme_names())),
-                };
-                errors.spanned(tokens, format!("expected a scheme name, not an expression or path{hint}"));
-            }
+            _ => match syn::parse2::<Path>(tokens.clone()) {
+                Ok(path) => SchemeRef::Custom(path),
+                Err(_) => {
+                    // A call (`Basic::new()`), an expression...: name the scheme it seems
+                    // to mean, if any.
+                    let named = entry.iter().find_map(|tt| match tt {
+                        TokenTree::Ident(i) => Scheme::by_name(&i.to_string()),
+                        _ => None,
+                    });
+                    let hint = match named {
+                        Some(scheme) => format!("; write the bare name `{}`", scheme.name),
+                        None => format!("; expected one of: {}", one_of(scheme_names())),
+                    };
+                    errors.spanned(
+                        tokens,
+                        format!("expected a scheme type, not an expression: a built-in name or a type's path{hint}"),
+                    );
+                    continue;
+                }
+            },
+        };
+        let text = scheme.text();
+        if chain.iter().any(|s| s.text() == text) {
+            errors.spanned(tokens, format!("duplicate authentication scheme `{text}`"));
+        } else {
+            chain.push(scheme);
         }
     }
     chain
@@ -325,10 +334,20 @@ fn parse_atom(input: ParseStream) -> syn::Result<PermExpr> {
     } else {
         None
     };
-    if let Some(ident) = path.get_ident()
-        && BUILTIN_PERMISSIONS.contains(&ident.to_string().as_str())
-    {
-        return Ok(PermExpr::Builtin(ident.clone(), args));
+    if let Some(ident) = path.get_ident() {
+        let name = ident.to_string();
+        if BUILTIN_PERMISSIONS.contains(&name.as_str()) {
+            return Ok(PermExpr::Builtin(ident.clone(), args));
+        }
+        if let Some(builtin) = closest(&name, BUILTIN_PERMISSIONS.iter().copied()) {
+            return Err(syn::Error::new_spanned(
+                ident,
+                format!(
+                    "unknown permission `{name}`; did you mean `{builtin}`? (a permission of your own \
+                     named `{name}`: write its path, e.g. `self::{name}`)"
+                ),
+            ));
+        }
     }
     let mut tokens = path.into_token_stream();
     tokens.extend(args);
@@ -518,6 +537,17 @@ fn throttle(input: ParseStream) -> syn::Result<ThrottleExpr> {
         ));
     }
 
+    if let Some(ident) = path.get_ident()
+        && let Some(builtin) = closest(&ident.to_string(), BUILTIN_THROTTLES.iter().map(|(n, _)| *n))
+    {
+        return Err(syn::Error::new_spanned(
+            ident,
+            format!(
+                "unknown throttle `{ident}`; did you mean `{builtin}`? (a throttle of your own named \
+                 `{ident}`: write its path, e.g. `self::{ident}`)"
+            ),
+        ));
+    }
     let Some((ident, rate)) = path.get_ident().and_then(|ident| {
         let name = ident.to_string();
         BUILTIN_THROTTLES.iter().find(|(n, _)| *n == name).map(|&(_, rate)| (ident.clone(), rate))
@@ -971,10 +1001,12 @@ pub(crate) fn settings(input: &DeriveInput) -> syn::Result<SettingsSpec> {
         ),
         (Some((_, schemes)), Some(configs)) => {
             for s in schemes {
-                if !configs.iter().any(|c| c.target == ConfigTarget::Scheme(s.scheme)) {
-                    let Scheme { name, key } = s.scheme;
+                // The user's own schemes may go without a field: their `Config::default()`.
+                let SchemeRef::Builtin(scheme, ident) = s else { continue };
+                if !configs.iter().any(|c| c.target == ConfigTarget::Scheme(*scheme)) {
+                    let Scheme { name, key } = *scheme;
                     errors.spanned(
-                        &s.ident,
+                        ident,
                         format!(
                             "scheme `{name}` is in the chain but no field configures it; add \
                              `#[auth({key})] {key}: auth_runtime::{name}Config`"
@@ -1010,25 +1042,48 @@ fn config_field(field: &syn::Field, configs: &mut Vec<ConfigField>, errors: &mut
         };
         for AuthOption { name, body } in options {
             let key = name.to_string();
-            let Some(target) = ConfigTarget::by_key(&key) else {
-                let hint = if STRUCT_OPTIONS.contains(&key.as_str()) {
-                    format!("; `{key}(...)` goes on the struct, not on a field")
-                } else {
-                    did_you_mean(&key, field_keys())
-                };
-                errors.spanned(
-                    &name,
-                    format!("unknown settings option `{key}`; expected one of: {}{hint}", one_of(field_keys())),
-                );
-                continue;
-            };
-            match body {
-                OptionBody::Flag => {}
-                OptionBody::List(tokens, _) | OptionBody::Value(tokens) => {
-                    errors.spanned(tokens, format!("`{key}` takes no arguments: write #[auth({key})]"));
+            let target = if key == "scheme" {
+                let usage = "expected `scheme = Path`: the type of your own scheme whose `Config` this field \
+                             holds, e.g. #[auth(scheme = ApiKey)]";
+                let OptionBody::Value(tokens) = body else {
+                    errors.spanned(&name, usage);
                     continue;
+                };
+                // `tokens` is `= value`.
+                let value: TokenStream = tokens.clone().into_iter().skip(1).collect();
+                match syn::parse2::<Path>(value) {
+                    Ok(path) => ConfigTarget::Custom(path),
+                    Err(_) => {
+                        errors.spanned(tokens, usage);
+                        continue;
+                    }
                 }
-            }
+            } else {
+                let Some(target) = ConfigTarget::by_key(&key) else {
+                    let hint = if STRUCT_OPTIONS.contains(&key.as_str()) {
+                        format!("; `{key}(...)` goes on the struct, not on a field")
+                    } else {
+                        did_you_mean(&key, field_keys().chain(["scheme"]))
+                    };
+                    errors.spanned(
+                        &name,
+                        format!(
+                            "unknown settings option `{key}`; expected one of: {}, or `scheme = Path` for a \
+                             scheme of your own{hint}",
+                            one_of(field_keys())
+                        ),
+                    );
+                    continue;
+                };
+                match body {
+                    OptionBody::Flag => {}
+                    OptionBody::List(tokens, _) | OptionBody::Value(tokens) => {
+                        errors.spanned(tokens, format!("`{key}` takes no arguments: write #[auth({key})]"));
+                        continue;
+                    }
+                }
+                target
+            };
             if let Some(previous) = &bound {
                 errors.spanned(
                     &name,
@@ -1041,8 +1096,9 @@ fn config_field(field: &syn::Field, configs: &mut Vec<ConfigField>, errors: &mut
             }
             bound = Some(name.clone());
             if let Some(other) = configs.iter().find(|c| c.target == target) {
-                let what = match target {
+                let what = match &target {
                     ConfigTarget::Scheme(scheme) => format!("scheme `{}`", scheme.name),
+                    ConfigTarget::Custom(path) => format!("scheme `{}`", SchemeRef::Custom(path.clone()).text()),
                     ConfigTarget::Section(section) => format!("`{}` (`auth_runtime::{}`)", section.key, section.ty),
                 };
                 errors.spanned(&name, format!("{what} is already configured by field `{}`", other.member));

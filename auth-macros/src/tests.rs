@@ -30,17 +30,34 @@ fn perm(tokens: TokenStream) -> Result<String, Vec<String>> {
 }
 
 /// Parses a scheme list, returning the names or the messages.
-fn schemes(tokens: TokenStream) -> Result<Vec<&'static str>, Vec<String>> {
+fn schemes(tokens: TokenStream) -> Result<Vec<String>, Vec<String>> {
     let mut errors = Errors::default();
     let list = parse::scheme_list(tokens, TokenStream::new(), "empty", &mut errors);
     errors.finish().map_err(messages)?;
-    Ok(list.iter().map(|s| s.scheme.name).collect())
+    Ok(list.iter().map(crate::model::SchemeRef::text).collect())
 }
 
 #[test]
 fn scheme_list_accepts_names_and_trailing_comma() {
-    assert_eq!(schemes(quote!(Basic, Token)), Ok(vec!["Basic", "Token"]));
-    assert_eq!(schemes(quote!(Token,)), Ok(vec!["Token"]));
+    assert_eq!(schemes(quote!(Basic, Token)), Ok(vec!["Basic".to_owned(), "Token".to_owned()]));
+    assert_eq!(schemes(quote!(Token,)), Ok(vec!["Token".to_owned()]));
+}
+
+#[test]
+fn scheme_list_takes_the_users_own_schemes_in_any_order() {
+    assert_eq!(
+        schemes(quote!(ApiKey, Token, crate::auth::Signed, auth_runtime::schemes::Jwt)),
+        Ok(["ApiKey", "Token", "crate::auth::Signed", "auth_runtime::schemes::Jwt"].map(str::to_owned).to_vec())
+    );
+    let expanded = text(expand::chain_type(&{
+        let mut errors = Errors::default();
+        parse::scheme_list(quote!(ApiKey, Token), TokenStream::new(), "empty", &mut errors)
+    }));
+    assert_eq!(
+        expanded,
+        "(< ApiKey as :: auth_runtime :: __private :: IsScheme > :: Scheme , :: auth_runtime :: schemes :: Token ,)"
+    );
+    assert_eq!(schemes(quote!(ApiKey, ApiKey)), Err(vec!["duplicate authentication scheme `ApiKey`".to_owned()]));
 }
 
 /// The valid scheme names and field options, as the messages list them (from
@@ -59,17 +76,23 @@ fn valid() -> (String, String) {
 #[test]
 fn scheme_list_reports_every_mistake() {
     let (names, _) = valid();
-    let errors = schemes(quote!(Foo, Basic, Basic, Basic::new(), "Token", basic)).unwrap_err();
+    let errors = schemes(quote!(Tokn, Basic, Basic, Basic::new(), "Token", basic)).unwrap_err();
     assert_eq!(
         errors,
         vec![
-            format!("unknown authentication scheme `Foo`; expected one of: {names}"),
+            "unknown authentication scheme `Tokn`; did you mean `Token`? (a scheme of your own named `Tokn`: \
+             write its path, e.g. `self::Tokn`)"
+                .to_owned(),
             "duplicate authentication scheme `Basic`".to_owned(),
-            "expected a scheme name, not an expression or path; write the bare name `Basic`".to_owned(),
+            "expected a scheme type, not an expression: a built-in name or a type's path; write the bare name `Basic`"
+                .to_owned(),
             format!(
-                "expected a scheme name, found a literal; expected one of: {names}; write the bare name `Token`, without quotes"
+                "expected a scheme, found a literal; a scheme is one of {names} or the path of your own type \
+                 implementing `auth_runtime::Scheme`; write the bare name `Token`, without quotes"
             ),
-            format!("unknown authentication scheme `basic`; expected one of: {names}; did you mean `Basic`?"),
+            "unknown authentication scheme `basic`; did you mean `Basic`? (a scheme of your own named `basic`: \
+             write its path, e.g. `self::basic`)"
+                .to_owned(),
         ]
     );
     assert_eq!(schemes(quote!()), Err(vec!["empty".to_owned()]));
@@ -304,7 +327,7 @@ fn permission_alone_uses_the_default_chain() {
 fn errors_are_combined_and_the_item_is_kept() {
     let out = expand_fully(
         HandlerAttr::Authentication,
-        quote!(Foo),
+        quote!(Tokn),
         quote! {
             #[permission(A && B)]
             #[permission(C)]
@@ -313,7 +336,7 @@ fn errors_are_combined_and_the_item_is_kept() {
         },
     );
     for message in [
-        "unknown authentication scheme `Foo`",
+        "unknown authentication scheme `Tokn`",
         "#[permission] handlers must be `async fn`",
         "#[permission] handlers cannot take `self`",
         "#[permission] handlers cannot be generic",
@@ -423,9 +446,9 @@ fn settings_default_permission_is_is_authenticated() {
 
 #[test]
 fn settings_errors_are_combined() {
-    let (names, keys) = valid();
+    let (_, keys) = valid();
     let errors = settings(quote! {
-        #[auth(chain(Basic, Token, Token, Digest), foo, permission())]
+        #[auth(chain(Basic, Token, Token, Sesion), foo, permission())]
         struct S {
             #[auth(basic)] a: auth_runtime::BasicConfig,
             #[auth(basic)] b: auth_runtime::BasicConfig,
@@ -437,12 +460,17 @@ fn settings_errors_are_combined() {
         errors,
         vec![
             "duplicate authentication scheme `Token`".to_owned(),
-            format!("unknown authentication scheme `Digest`; expected one of: {names}"),
+            "unknown authentication scheme `Sesion`; did you mean `Session`? (a scheme of your own named \
+             `Sesion`: write its path, e.g. `self::Sesion`)"
+                .to_owned(),
             "unknown `#[auth]` option `foo` on the struct; expected one of: chain, permission".to_owned(),
             "expected a permission expression, e.g. #[auth(permission(IsAuthenticated))]".to_owned(),
             "scheme `Basic` is already configured by field `a`".to_owned(),
-            format!("unknown settings option `bogus`; expected one of: {keys}"),
-            format!("unknown settings option `chain`; expected one of: {keys}; `chain(...)` goes on the struct, not on a field"),
+            format!("unknown settings option `bogus`; expected one of: {keys}, or `scheme = Path` for a scheme of your own"),
+            format!(
+                "unknown settings option `chain`; expected one of: {keys}, or `scheme = Path` for a scheme of your \
+                 own; `chain(...)` goes on the struct, not on a field"
+            ),
             "scheme `Token` is in the chain but no field configures it; add `#[auth(token)] token: auth_runtime::TokenConfig`".to_owned(),
         ]
     );
@@ -753,7 +781,10 @@ fn settings_binds_the_throttle_section() {
                 .to_owned(),
             "`throttle` (`auth_runtime::ThrottleConfig`) is already configured by field `a`".to_owned(),
             "`throttle` takes no arguments: write #[auth(throttle)]".to_owned(),
-            format!("unknown settings option `Throttle`; expected one of: {keys}; did you mean `throttle`?"),
+            format!(
+                "unknown settings option `Throttle`; expected one of: {keys}, or `scheme = Path` for a scheme of \
+                 your own; did you mean `throttle`?"
+            ),
         ]
     );
 }

@@ -24,6 +24,7 @@ fn user() -> User {
         is_staff: false,
         is_active: true,
         is_superuser: false,
+        fields: Default::default(),
     }
 }
 

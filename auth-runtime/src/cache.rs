@@ -501,6 +501,7 @@ mod tests {
             is_staff: false,
             is_active: true,
             is_superuser: false,
+            fields: Default::default(),
         };
         Principal::for_user(user, "token", SchemeData::Custom("x".into()))
     }

@@ -1,21 +1,51 @@
 //! What happens to a user's credentials when the account changes: password change,
-//! deactivation, deletion, and the flushing of expired credentials. Every scheme that keeps
-//! credentials hooks in here, so the CLI and the app's own admin code end them all at once.
+//! deactivation, deletion, and the flushing of expired credentials.
+//!
+//! Every scheme that stores credentials registers a [`CredentialStore`] with the
+//! [`crate::AuthBuilder`] (the built-in Token, Jwt, Session and OAuth2 schemes are registered
+//! by [`Auth::builder`]; an app's own with [`crate::AuthBuilder::credentials`]); the functions
+//! here go through the registered stores in registration order instead of naming schemes, so
+//! the CLI and the app's own admin code end them all at once, a custom scheme included.
 
-use crate::db::Bounded;
-use sea_orm::entity::prelude::*;
+use futures_util::future::BoxFuture;
 
 use crate::cache::Subject;
 use crate::error::AuthError;
 use crate::principal::User;
-use crate::schemes::{jwt, oauth2, session, token};
 use crate::state::Auth;
-use crate::users::entity as users;
+
+/// What a scheme that stores credentials does when its user's account changes, and how its
+/// expired records go (knox's and Simple JWT's `flushexpiredtokens`, Django's
+/// `clearsessions`, Django OAuth Toolkit's `cleartokens`).
+pub trait CredentialStore: Send + Sync + 'static {
+    /// The key of its count in [`FlushCounts`], e.g. `"api_tokens"`.
+    fn name(&self) -> &'static str;
+
+    /// Ends every credential issued to the user (a password change).
+    fn revoke_user<'a>(&'a self, auth: &'a Auth, user_id: i64) -> BoxFuture<'a, Result<(), AuthError>>;
+
+    /// The user was deactivated. The default does nothing: every scheme refuses an inactive
+    /// user's credentials on each request, and unexpired ones work again after
+    /// re-activation. (Sessions end at once, as Django's do.)
+    fn user_deactivated<'a>(&'a self, auth: &'a Auth, user_id: i64) -> BoxFuture<'a, Result<(), AuthError>> {
+        let _ = (auth, user_id);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The user is about to be deleted: remove what is stored for them. The default is
+    /// [`CredentialStore::revoke_user`].
+    fn user_deleted<'a>(&'a self, auth: &'a Auth, user_id: i64) -> BoxFuture<'a, Result<(), AuthError>> {
+        self.revoke_user(auth, user_id)
+    }
+
+    /// Deletes expired records; returns how many.
+    fn delete_expired<'a>(&'a self, auth: &'a Auth) -> BoxFuture<'a, Result<u64, AuthError>>;
+}
 
 /// Why a lifecycle operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
-    /// No user has that username.
+    /// No user has that login name.
     #[error("no user named {0:?}")]
     UnknownUser(String),
     /// The store failed.
@@ -23,59 +53,53 @@ pub enum LifecycleError {
     Auth(#[from] AuthError),
 }
 
-impl From<DbErr> for LifecycleError {
-    fn from(e: DbErr) -> Self {
+impl From<sea_orm::DbErr> for LifecycleError {
+    fn from(e: sea_orm::DbErr) -> Self {
         LifecycleError::Auth(e.into())
     }
 }
 
-/// The user named `username`.
+/// The user whose login name is `login`, through the app's user store.
 ///
 /// # Errors
 /// [`LifecycleError::UnknownUser`], or a store failure.
-pub async fn find_user(auth: &Auth, username: &str) -> Result<User, LifecycleError> {
-    auth.users()
-        .by_username(username)
-        .await?
-        .map(|s| s.user)
-        .ok_or_else(|| LifecycleError::UnknownUser(username.to_owned()))
+pub async fn find_user(auth: &Auth, login: &str) -> Result<User, LifecycleError> {
+    auth.users().by_login(login).await?.map(|s| s.user).ok_or_else(|| LifecycleError::UnknownUser(login.to_owned()))
 }
 
-/// Sets a new password and ends every credential issued before it: all API tokens, every
-/// JWT (access and refresh, through the per-user revocation time), every session and every
-/// OAuth2 grant (its access and refresh tokens and pending codes).
+/// Sets a new password and ends every credential issued before it (every registered
+/// [`CredentialStore`]'s `revoke_user`: API tokens, every JWT through the per-user
+/// revocation time, sessions, OAuth2 grants with their tokens and codes), and the cached
+/// principals on every instance.
 ///
 /// # Errors
 /// Unknown user or store failure.
-pub async fn change_password(auth: &Auth, username: &str, password: &str) -> Result<User, LifecycleError> {
-    let user = find_user(auth, username).await?;
+pub async fn change_password(auth: &Auth, login: &str, password: &str) -> Result<User, LifecycleError> {
+    let user = find_user(auth, login).await?;
     let hash = auth.passwords().hash(password).await?;
     auth.users().set_password_hash(user.id, &hash).await?;
     auth.revoked(Subject::User(user.id)).await;
-    token::revoke_user_tokens(auth, user.id).await?;
-    jwt::revoke_all(auth, user.id).await?;
-    session::end_user_sessions(auth, user.id).await?;
-    oauth2::revoke_user_grants(auth, user.id).await?;
+    for store in auth.credential_stores() {
+        store.revoke_user(auth, user.id).await?;
+    }
     tracing::info!(target: "auth::audit", user_id = user.id, action = "change_password", "every credential of the user revoked");
     Ok(user)
 }
 
-/// Sets `is_active`. Deactivation ends the user's sessions; every other credential (API
-/// tokens, JWTs, OAuth2 tokens) is refused while the user is inactive (the schemes check `is_active` on each request), and
-/// unexpired ones work again after re-activation.
+/// Sets `is_active` through the user store. Deactivation calls every registered
+/// [`CredentialStore`]'s `user_deactivated` (sessions end); every other credential is refused
+/// while the user is inactive (the schemes check `is_active` on each request), and unexpired
+/// ones work again after re-activation.
 ///
 /// # Errors
 /// Unknown user or store failure.
-pub async fn set_active(auth: &Auth, username: &str, active: bool) -> Result<User, LifecycleError> {
-    let user = find_user(auth, username).await?;
-    users::Entity::update_many()
-        .col_expr(users::Column::IsActive, Expr::value(active))
-        .filter(users::Column::Id.eq(user.id))
-        .exec(auth.db())
-        .bounded()
-        .await?;
+pub async fn set_active(auth: &Auth, login: &str, active: bool) -> Result<User, LifecycleError> {
+    let user = find_user(auth, login).await?;
+    auth.users().set_active(user.id, active).await?;
     if !active {
-        session::end_user_sessions(auth, user.id).await?;
+        for store in auth.credential_stores() {
+            store.user_deactivated(auth, user.id).await?;
+        }
     }
     // Cached principals carry `is_active`: drop them either way.
     auth.revoked(Subject::User(user.id)).await;
@@ -83,46 +107,56 @@ pub async fn set_active(auth: &Auth, username: &str, active: bool) -> Result<Use
     Ok(User { is_active: active, ..user })
 }
 
-/// Deletes the user and everything issued to them.
+/// Deletes the user and everything issued to them (every registered [`CredentialStore`]'s
+/// `user_deleted`, then the user store's row).
 ///
 /// # Errors
 /// Unknown user or store failure.
-pub async fn delete_user(auth: &Auth, username: &str) -> Result<(), LifecycleError> {
-    let user = find_user(auth, username).await?;
-    token::revoke_user_tokens(auth, user.id).await?;
-    jwt::revoke_all(auth, user.id).await?;
-    session::end_user_sessions(auth, user.id).await?;
-    oauth2::delete_user_data(auth, user.id).await?;
-    users::Entity::delete_by_id(user.id).exec(auth.db()).bounded().await?;
+pub async fn delete_user(auth: &Auth, login: &str) -> Result<(), LifecycleError> {
+    let user = find_user(auth, login).await?;
+    for store in auth.credential_stores() {
+        store.user_deleted(auth, user.id).await?;
+    }
+    auth.users().delete(user.id).await?;
     auth.revoked(Subject::User(user.id)).await;
     tracing::info!(target: "auth::audit", user_id = user.id, action = "delete_user", "user and every credential deleted");
     Ok(())
 }
 
-/// How many expired records [`flush_expired`] deleted, per kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct FlushCounts {
-    /// Expired API tokens.
-    pub api_tokens: u64,
-    /// Refresh-token records whose tokens have expired (JWT).
-    pub refresh_tokens: u64,
-    /// Expired server-side sessions (database store).
-    pub sessions: u64,
-    /// Expired OAuth2 codes, access tokens and refresh tokens, and grants left without any.
-    pub oauth2: u64,
+/// How many expired records [`flush_expired`] deleted, per registered [`CredentialStore`]
+/// (by its name, in registration order; serialised as one JSON object, e.g.
+/// `{"api_tokens": 0, "refresh_tokens": 2, "sessions": 1, "oauth2": 0}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushCounts(pub Vec<(&'static str, u64)>);
+
+impl FlushCounts {
+    /// The count of the store named `name`; 0 for an unknown name.
+    pub fn get(&self, name: &str) -> u64 {
+        self.0.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c)
+    }
 }
 
-/// Deletes expired credentials of every kind.
+impl serde::Serialize for FlushCounts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, count) in &self.0 {
+            map.serialize_entry(name, count)?;
+        }
+        map.end()
+    }
+}
+
+/// Deletes expired credentials of every registered [`CredentialStore`].
 ///
 /// # Errors
 /// A store failure.
 pub async fn flush_expired(auth: &Auth) -> Result<FlushCounts, AuthError> {
-    Ok(FlushCounts {
-        api_tokens: token::delete_expired_tokens(auth.db()).await?,
-        refresh_tokens: jwt::delete_expired(auth.db()).await?,
-        sessions: crate::sessions::delete_expired(auth.db()).await?,
-        oauth2: oauth2::delete_expired(auth.db()).await?,
-    })
+    let mut counts = Vec::new();
+    for store in auth.credential_stores() {
+        counts.push((store.name(), store.delete_expired(auth).await?));
+    }
+    Ok(FlushCounts(counts))
 }
 
 /// Starts a background task on the current runtime that calls [`flush_expired`] every

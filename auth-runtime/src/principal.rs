@@ -14,7 +14,7 @@ use crate::state::Auth;
 
 /// A user account as the framework sees it (the columns every scheme needs). Apps that keep
 /// their own user table map it to this through [`crate::users::UserStore`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct User {
     /// Primary key.
     pub id: i64,
@@ -28,7 +28,52 @@ pub struct User {
     pub is_active: bool,
     /// Django's `is_superuser`; kept for apps, not used by the built-in permissions.
     pub is_superuser: bool,
+    /// The app's own fields of the user (a role, a tenant...), as its [`crate::users::UserStore`]
+    /// set them; read them with [`User::fields`]. Empty for the default `users` table.
+    #[serde(skip)]
+    pub fields: AppFields,
 }
+
+impl User {
+    /// The app's own fields of this user, if its store set them as a `T`.
+    ///
+    /// ```
+    /// # use auth_runtime::{User, principal::AppFields};
+    /// struct Member { role: &'static str }
+    /// let user = User { fields: AppFields::new(Member { role: "editor" }), ..User::default() };
+    /// assert_eq!(user.fields::<Member>().map(|m| m.role), Some("editor"));
+    /// assert!(user.fields::<String>().is_none());
+    /// ```
+    pub fn fields<T: std::any::Any>(&self) -> Option<&T> {
+        self.fields.0.as_deref().and_then(|f| (f as &dyn std::any::Any).downcast_ref())
+    }
+}
+
+/// The app's own fields of a [`User`]: any value, shared (cloning a user clones a pointer).
+/// Two users compare equal whatever their fields.
+#[derive(Clone, Default)]
+pub struct AppFields(Option<Arc<dyn std::any::Any + Send + Sync>>);
+
+impl AppFields {
+    /// Fields holding `value`.
+    pub fn new<T: std::any::Any + Send + Sync>(value: T) -> Self {
+        AppFields(Some(Arc::new(value)))
+    }
+}
+
+impl std::fmt::Debug for AppFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "AppFields(..)" } else { "AppFields(none)" })
+    }
+}
+
+impl PartialEq for AppFields {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for AppFields {}
 
 /// What the authenticating scheme knows about the credentials (DRF's `request.auth`).
 #[derive(Debug, Clone, PartialEq, Eq)]

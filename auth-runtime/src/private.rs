@@ -8,6 +8,18 @@ pub use crate::scheme::DefaultChain;
 pub use crate::throttling::DefaultThrottles as DefaultThrottleSet;
 pub use actix_web;
 
+/// The scheme a path in `#[authentication(...)]` names: the macros expand a user's scheme
+/// `P` to `<P as IsScheme>::Scheme`, so a type that is not a [`crate::Scheme`] is reported
+/// once, on the path, with the missing trait.
+pub trait IsScheme {
+    /// `Self`.
+    type Scheme: crate::Scheme;
+}
+
+impl<S: crate::Scheme> IsScheme for S {
+    type Scheme = S;
+}
+
 use crate::error::AuthError;
 use crate::permissions::Permission;
 use crate::principal::{Decided, Principal};

@@ -50,6 +50,7 @@ impl UserRow {
             is_staff: self.is_staff,
             is_active: self.is_active,
             is_superuser: self.is_superuser,
+            fields: crate::principal::AppFields::default(),
         }
     }
 }
@@ -89,6 +90,7 @@ impl TokenRow {
             is_staff: self.is_staff,
             is_active: self.is_active,
             is_superuser: self.is_superuser,
+            fields: crate::principal::AppFields::default(),
         }
     }
 }

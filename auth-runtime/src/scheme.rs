@@ -31,6 +31,51 @@ pub enum Outcome {
 ///
 /// Schemes are unit types; their configuration ([`Scheme::Config`]) lives in [`Auth`] and is
 /// read with [`Auth::config`].
+///
+/// Your own scheme implements this trait and is named in `#[authentication(...)]` and in the
+/// settings' `chain(...)` beside the built-in ones, by its path (DRF's
+/// `BaseAuthentication` subclass listed in `authentication_classes`). Its configuration is
+/// bound by the settings derive with `#[auth(scheme = ApiKey)]` on a field of type
+/// `ApiKey::Config`; without one, [`Auth::config`] has none and the scheme uses its default.
+///
+/// ```
+/// use auth_runtime::{Auth, AuthError, Outcome, Principal, Scheme, SchemeData};
+/// use actix_web::HttpRequest;
+/// use subtle::ConstantTimeEq;
+///
+/// /// `X-Api-Key: <key>`, checked against one configured key.
+/// struct ApiKey;
+///
+/// #[derive(Clone, Default)]
+/// struct ApiKeyConfig {
+///     key: String,
+/// }
+///
+/// impl Scheme for ApiKey {
+///     const NAME: &'static str = "api_key";
+///     type Config = ApiKeyConfig;
+///
+///     async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
+///         let Some(given) = req.headers().get("x-api-key") else { return Outcome::NoCredentials };
+///         let key = auth.config::<ApiKeyConfig>().map(|c| c.key.as_bytes()).unwrap_or_default();
+///         if !key.is_empty() && bool::from(given.as_bytes().ct_eq(key)) {
+///             let data = SchemeData::Custom("reporting".into());
+///             Outcome::Authenticated(Principal { user: None, scheme: Self::NAME, data })
+///         } else {
+///             Outcome::Rejected(AuthError::failed("Invalid API key."))
+///         }
+///     }
+///
+///     fn challenge(_: &Auth, _: Option<&AuthError>) -> Option<String> {
+///         Some("ApiKey realm=\"api\"".into())
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an authentication scheme",
+    label = "not an authentication scheme",
+    note = "implement `auth_runtime::Scheme` for `{Self}` (its NAME, Config, authenticate and challenge) to name it in #[authentication(...)] or #[auth(chain(...))]"
+)]
 pub trait Scheme: 'static {
     /// The lower-case name reported in [`Principal::scheme`], e.g. `"basic"`.
     const NAME: &'static str;

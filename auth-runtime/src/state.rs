@@ -11,6 +11,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::cache::{CacheConfig, PrincipalCache, Subject};
 use crate::error::AuthError;
+use crate::lifecycle::CredentialStore;
 use crate::passwords::{PasswordConfig, Passwords};
 use crate::permissions::{IsAuthenticated, Permission};
 use crate::principal::User;
@@ -37,6 +38,7 @@ struct Inner {
     secret_key: SecretKey,
     cache: PrincipalCache,
     default_users: bool,
+    credential_stores: Vec<Arc<dyn CredentialStore>>,
     health: crate::db::HealthCheck,
     session_store: std::sync::OnceLock<crate::sessions::SessionStore>,
 }
@@ -66,6 +68,12 @@ impl Auth {
             default_permission: Arc::new(IsAuthenticated),
             secret_key,
             default_users: true,
+            credential_stores: vec![
+                Arc::new(crate::schemes::token::TokenCredentials),
+                Arc::new(crate::schemes::jwt::JwtCredentials),
+                Arc::new(crate::schemes::session::SessionCredentials),
+                Arc::new(crate::schemes::oauth2::OAuth2Credentials),
+            ],
         }
         .with_config(BasicConfig::default())
         .with_config(CacheConfig::default())
@@ -86,6 +94,12 @@ impl Auth {
     /// The user store.
     pub fn users(&self) -> &dyn UserStore {
         &*self.0.users
+    }
+
+    /// The registered [`CredentialStore`]s, in registration order (the built-in Token, Jwt,
+    /// Session and OAuth2 ones first); see [`crate::lifecycle`].
+    pub fn credential_stores(&self) -> impl Iterator<Item = &dyn CredentialStore> {
+        self.0.credential_stores.iter().map(|s| &**s)
     }
 
     /// Whether users live in the default `users` table (so the hot-path reads of
@@ -280,7 +294,7 @@ impl Auth {
         username: &str,
         password: &str,
     ) -> Result<Option<User>, AuthError> {
-        let stored = self.users().by_username(username).await?;
+        let stored = self.users().by_login(username).await?;
         let hash = stored.as_ref().map(|s| s.password_hash.clone());
         let verdict = self.passwords().verify(password, hash).await?;
         let Some(stored) = stored else {
@@ -341,9 +355,23 @@ pub struct AuthBuilder {
     default_permission: Arc<dyn Permission + Send + Sync>,
     secret_key: SecretKey,
     default_users: bool,
+    credential_stores: Vec<Arc<dyn CredentialStore>>,
 }
 
 impl AuthBuilder {
+    /// Registers the [`CredentialStore`] of a scheme that stores credentials (after the
+    /// built-in ones), so the functions of [`crate::lifecycle`] (password change,
+    /// deactivation, deletion, flushing expired records) include it. A store with the name of
+    /// one already registered replaces it.
+    pub fn credentials(mut self, store: impl CredentialStore) -> Self {
+        let store: Arc<dyn CredentialStore> = Arc::new(store);
+        match self.credential_stores.iter_mut().find(|s| s.name() == store.name()) {
+            Some(existing) => *existing = store,
+            None => self.credential_stores.push(store),
+        }
+        self
+    }
+
     /// Applies a settings struct (see `#[derive(AuthSettings)]`).
     pub fn settings(self, settings: &impl AuthSettings) -> Self {
         settings.configure(self)
@@ -398,6 +426,7 @@ impl AuthBuilder {
             secret_key: self.secret_key,
             cache,
             default_users: self.default_users,
+            credential_stores: self.credential_stores,
             health: crate::db::HealthCheck::default(),
             session_store: std::sync::OnceLock::new(),
         }))

@@ -4,6 +4,7 @@
 use crate::db::Bounded;
 use futures_util::future::BoxFuture;
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Func;
 use sea_orm::{ActiveValue::Set, QueryOrder};
 
 use crate::principal::User;
@@ -54,6 +55,7 @@ impl From<entity::Model> for User {
             is_staff: m.is_staff,
             is_active: m.is_active,
             is_superuser: m.is_superuser,
+            fields: crate::principal::AppFields::default(),
         }
     }
 }
@@ -61,40 +63,88 @@ impl From<entity::Model> for User {
 /// A user with its password hash, as a [`UserStore`] returns it.
 #[derive(Debug, Clone)]
 pub struct StoredUser {
-    /// The user.
+    /// The user (with the app's own fields, if the store sets them: [`User::fields`]).
     pub user: User,
-    /// The argon2id PHC string.
+    /// The stored password hash: an argon2id PHC string, or a format a hasher of
+    /// [`crate::passwords`] verifies (and the next good login upgrades).
     pub password_hash: String,
 }
 
-/// Where users live. The default, [`DbUserStore`], is the `users` table; an app with its own
-/// table implements this trait and passes it to [`crate::AuthBuilder::users`].
+/// A user to insert, as [`UserStore::create`] receives it: the password is hashed already.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// Login name (normalised, validated).
+    pub username: String,
+    /// E-mail address, possibly empty (the login name when the store logs in by e-mail).
+    pub email: String,
+    /// The password's hash.
+    pub password_hash: String,
+    /// Staff flag (Django's `is_staff`).
+    pub is_staff: bool,
+    /// Active flag.
+    pub is_active: bool,
+}
+
+/// Which field a login name is looked up by (Django's `USERNAME_FIELD`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginField {
+    /// `users.username`, exactly (after NFKC normalisation).
+    #[default]
+    Username,
+    /// `users.email`, ignoring ASCII case; a new user's e-mail must then be unique.
+    Email,
+}
+
+/// Where users live: every built-in path (the schemes' password checks and user reads, the
+/// login endpoints, the lifecycle functions of [`crate::lifecycle`], [`create_user`],
+/// [`list_users`]) goes through it. The default, [`DbUserStore`], is the `users` table; an
+/// app with its own table implements this trait and passes it to
+/// [`crate::AuthBuilder::users`].
 ///
 /// Every method returns a sea-orm `DbErr` on store failure, which the framework answers 503.
+/// Implementations should bound their calls in time (see [`crate::db::Bounded`]).
 pub trait UserStore: Send + Sync + 'static {
-    /// The user with this exact username, if any.
-    fn by_username<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<StoredUser>, DbErr>>;
+    /// The user whose login name (username, or e-mail: the store decides) is `login`, if
+    /// any.
+    fn by_login<'a>(&'a self, login: &'a str) -> BoxFuture<'a, Result<Option<StoredUser>, DbErr>>;
     /// The user with this id, if any.
     fn by_id(&self, id: i64) -> BoxFuture<'_, Result<Option<StoredUser>, DbErr>>;
-    /// Replaces the stored hash (re-hashing after a login with weaker parameters).
+    /// Replaces the stored hash (a password change, or re-hashing after a login).
     fn set_password_hash<'a>(&'a self, id: i64, hash: &'a str) -> BoxFuture<'a, Result<(), DbErr>>;
     /// Records a successful login now (Django's `last_login`); the default does nothing.
     fn record_login(&self, id: i64) -> BoxFuture<'_, Result<(), DbErr>> {
         let _ = id;
         Box::pin(async { Ok(()) })
     }
+    /// Inserts a user; `Ok(None)` when its login name is taken.
+    fn create(&self, record: UserRecord) -> BoxFuture<'_, Result<Option<User>, DbErr>>;
+    /// Sets the user's active flag (Django's `is_active`).
+    fn set_active(&self, id: i64, active: bool) -> BoxFuture<'_, Result<(), DbErr>>;
+    /// Deletes the user's row (the framework has revoked its credentials first).
+    fn delete(&self, id: i64) -> BoxFuture<'_, Result<(), DbErr>>;
+    /// Every user, in a stable order (the admin list).
+    fn list(&self) -> BoxFuture<'_, Result<Vec<User>, DbErr>>;
 }
 
-/// The default [`UserStore`]: the `users` table through sea-orm.
+/// The default [`UserStore`]: the `users` table through sea-orm, logging in by username
+/// unless [`DbUserStore::login_by`] says e-mail.
 #[derive(Debug, Clone)]
 pub struct DbUserStore {
     db: DatabaseConnection,
+    login: LoginField,
 }
 
 impl DbUserStore {
-    /// A store on `db`.
+    /// A store on `db`, logging in by username.
     pub fn new(db: DatabaseConnection) -> Self {
-        DbUserStore { db }
+        DbUserStore { db, login: LoginField::Username }
+    }
+
+    /// The same store, looking login names up by `field`.
+    pub fn login_by(mut self, field: LoginField) -> Self {
+        self.login = field;
+        self
     }
 }
 
@@ -104,19 +154,21 @@ fn stored(m: entity::Model) -> StoredUser {
 }
 
 impl UserStore for DbUserStore {
-    fn by_username<'a>(&'a self, username: &'a str) -> BoxFuture<'a, Result<Option<StoredUser>, DbErr>> {
+    fn by_login<'a>(&'a self, login: &'a str) -> BoxFuture<'a, Result<Option<StoredUser>, DbErr>> {
         Box::pin(async move {
-            // No valid username holds a NUL (PostgreSQL would refuse the query itself).
-            if username.contains('\0') {
+            // No valid login name holds a NUL (PostgreSQL would refuse the query itself).
+            if login.contains('\0') {
                 return Ok(None);
             }
-            let username = normalize_username(username);
-            Ok(entity::Entity::find()
-                .filter(entity::Column::Username.eq(username))
-                .one(&self.db)
-                .bounded()
-                .await?
-                .map(stored))
+            let login = normalize_username(login);
+            let filter = match self.login {
+                LoginField::Username => entity::Column::Username.eq(login),
+                LoginField::Email => sea_orm::sea_query::ExprTrait::eq(
+                    Func::lower(Expr::col(entity::Column::Email)),
+                    login.to_ascii_lowercase(),
+                ),
+            };
+            Ok(entity::Entity::find().filter(filter).one(&self.db).bounded().await?.map(stored))
         })
     }
 
@@ -147,6 +199,62 @@ impl UserStore for DbUserStore {
             Ok(())
         })
     }
+
+    fn create(&self, record: UserRecord) -> BoxFuture<'_, Result<Option<User>, DbErr>> {
+        Box::pin(async move {
+            if self.login == LoginField::Email && self.by_login(&record.email).await?.is_some() {
+                return Ok(None);
+            }
+            let model = entity::ActiveModel {
+                username: Set(record.username),
+                email: Set(record.email),
+                password_hash: Set(record.password_hash),
+                is_active: Set(record.is_active),
+                is_staff: Set(record.is_staff),
+                is_superuser: Set(false),
+                date_joined: Set(chrono::Utc::now()),
+                last_login: Set(None),
+                ..Default::default()
+            };
+            match model.insert(&self.db).bounded().await {
+                Ok(m) => Ok(Some(m.into())),
+                Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn set_active(&self, id: i64, active: bool) -> BoxFuture<'_, Result<(), DbErr>> {
+        Box::pin(async move {
+            entity::Entity::update_many()
+                .col_expr(entity::Column::IsActive, Expr::value(active))
+                .filter(entity::Column::Id.eq(id))
+                .exec(&self.db)
+                .bounded()
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn delete(&self, id: i64) -> BoxFuture<'_, Result<(), DbErr>> {
+        Box::pin(async move {
+            entity::Entity::delete_by_id(id).exec(&self.db).bounded().await?;
+            Ok(())
+        })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<User>, DbErr>> {
+        Box::pin(async move {
+            Ok(entity::Entity::find()
+                .order_by_asc(entity::Column::Username)
+                .all(&self.db)
+                .bounded()
+                .await?
+                .into_iter()
+                .map(User::from)
+                .collect())
+        })
+    }
 }
 
 /// The form a username is stored and looked up in: Unicode NFKC (Django's
@@ -164,19 +272,32 @@ pub fn is_valid_username(name: &str) -> bool {
     (1..=150).contains(&count) && name.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
 }
 
-/// A user to create with [`create_user`].
-#[derive(Debug, Clone, Default)]
+/// A user to create with [`create_user`]. The default is an active, non-staff user.
+#[derive(Debug, Clone)]
 pub struct NewUser {
     /// Login name; see [`is_valid_username`].
     pub username: String,
-    /// E-mail address, possibly empty.
+    /// E-mail address, possibly empty (required, and unique, when the store logs in by
+    /// e-mail).
     pub email: String,
     /// The password in clear; hashed before it is stored.
     pub password: String,
     /// Staff flag.
     pub is_staff: bool,
-    /// Active flag.
+    /// Active flag: `true` unless said otherwise.
     pub is_active: bool,
+}
+
+impl Default for NewUser {
+    fn default() -> Self {
+        NewUser {
+            username: String::new(),
+            email: String::new(),
+            password: String::new(),
+            is_staff: false,
+            is_active: true,
+        }
+    }
 }
 
 /// Why [`create_user`] refused.
@@ -185,7 +306,7 @@ pub enum CreateUserError {
     /// The username is not 1 to 150 letters, digits and `@.+-_`.
     #[error("invalid username: use 1 to 150 letters, digits and @.+-_")]
     InvalidUsername,
-    /// A user with this username exists.
+    /// A user with this login name exists.
     #[error("a user with that username already exists")]
     Exists,
     /// The store failed.
@@ -193,52 +314,33 @@ pub enum CreateUserError {
     Auth(#[from] crate::AuthError),
 }
 
-/// Creates a user in the default `users` table, hashing the password with `auth`'s hasher.
+/// Creates a user through the app's [`UserStore`], hashing the password with `auth`'s
+/// hasher (Django's `UserManager.create_user`).
 ///
 /// # Errors
-/// [`CreateUserError`]: invalid username, existing user, store failure.
+/// [`CreateUserError`]: invalid username, existing user, store failure (503).
 pub async fn create_user(auth: &crate::Auth, mut new: NewUser) -> Result<User, CreateUserError> {
     new.username = normalize_username(&new.username);
     if !is_valid_username(&new.username) {
         return Err(CreateUserError::InvalidUsername);
     }
-    if auth.users().by_username(&new.username).await.map_err(crate::AuthError::from)?.is_some() {
-        return Err(CreateUserError::Exists);
-    }
-    let hash = auth.passwords().hash(&new.password).await?;
-    let model = entity::ActiveModel {
-        username: Set(new.username),
-        email: Set(new.email),
-        password_hash: Set(hash),
-        is_active: Set(new.is_active),
-        is_staff: Set(new.is_staff),
-        is_superuser: Set(false),
-        date_joined: Set(chrono::Utc::now()),
-        last_login: Set(None),
-        ..Default::default()
+    let password_hash = auth.passwords().hash(&new.password).await?;
+    let record = UserRecord {
+        username: new.username,
+        email: new.email,
+        password_hash,
+        is_staff: new.is_staff,
+        is_active: new.is_active,
     };
-    match model.insert(auth.db()).bounded().await {
-        Ok(m) => Ok(m.into()),
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
-            Err(CreateUserError::Exists)
-        }
-        Err(e) => Err(crate::AuthError::from(e).into()),
-    }
+    auth.users().create(record).await.map_err(crate::AuthError::from)?.ok_or(CreateUserError::Exists)
 }
 
-/// Every user of the default table, ordered by username.
+/// Every user of the app's [`UserStore`], in its order (the default table: by username).
 ///
 /// # Errors
 /// 503 when the store fails.
-pub async fn list_users(db: &DatabaseConnection) -> Result<Vec<User>, crate::AuthError> {
-    Ok(entity::Entity::find()
-        .order_by_asc(entity::Column::Username)
-        .all(db)
-        .bounded()
-        .await?
-        .into_iter()
-        .map(User::from)
-        .collect())
+pub async fn list_users(auth: &crate::Auth) -> Result<Vec<User>, crate::AuthError> {
+    Ok(auth.users().list().await?)
 }
 
 #[cfg(test)]

@@ -326,10 +326,7 @@ async fn run(cli: Cli, audit: Option<&mut Audit>) -> anyhow::Result<()> {
         }
         Command::FlushExpiredTokens => {
             let counts = lifecycle::flush_expired(&auth).await?;
-            println!(
-                "{{\"api_tokens\": {}, \"refresh_tokens\": {}, \"sessions\": {}, \"oauth2\": {}}}",
-                counts.api_tokens, counts.refresh_tokens, counts.sessions, counts.oauth2
-            );
+            println!("{}", serde_json::to_string(&counts).unwrap_or_default());
         }
     }
     Ok(())

@@ -1333,7 +1333,11 @@ db_test!(flush_deletes_expired_oauth2_records, |app| {
     let (status, _, body) = token_req(&app, &service.form(vec![("grant_type", "client_credentials")]), None).await;
     assert_eq!(status, 200);
     let cc = body["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(auth_runtime::lifecycle::flush_expired(&app.auth).await.unwrap().oauth2, 0, "nothing expired yet");
+    assert_eq!(
+        auth_runtime::lifecycle::flush_expired(&app.auth).await.unwrap().get("oauth2"),
+        0,
+        "nothing expired yet"
+    );
     let past = chrono::Utc::now() - chrono::Duration::seconds(5);
     let db = app.auth.db();
     // Expire the pending code, the client token, and one refresh token.
@@ -1351,8 +1355,8 @@ db_test!(flush_deletes_expired_oauth2_records, |app| {
         .unwrap();
     refresh::Entity::update_many().col_expr(refresh::Column::ExpiresAt, Expr::value(past)).exec(db).await.unwrap();
     let counts = auth_runtime::lifecycle::flush_expired(&app.auth).await.unwrap();
-    assert_eq!(counts.oauth2, 3, "{counts:?}");
-    assert_eq!(auth_runtime::lifecycle::flush_expired(&app.auth).await.unwrap().oauth2, 0);
+    assert_eq!(counts.get("oauth2"), 3, "{counts:?}");
+    assert_eq!(auth_runtime::lifecycle::flush_expired(&app.auth).await.unwrap().get("oauth2"), 0);
     assert_eq!(bearer(&app, "/api/oauth2/whoami", &cc).await.0, 401);
     assert_eq!(bearer(&app, "/api/oauth2/whoami", &live_access).await.0, 200, "unexpired tokens stay");
 });

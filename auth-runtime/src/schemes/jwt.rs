@@ -467,7 +467,7 @@ pub async fn token_user(auth: &Auth, token: &VerifiedToken) -> Result<User, Auth
         return Ok(row.user());
     }
     let stored = if config.user_id_field == "username" {
-        auth.users().by_username(&token.user).await?
+        auth.users().by_login(&token.user).await?
     } else {
         match token.user.parse::<i64>() {
             Ok(id) => auth.users().by_id(id).await?,
@@ -925,6 +925,30 @@ pub fn bearer_challenge(keyword: &str, realm: &str, rejection: Option<&AuthError
             let error = if e.code() == "insufficient_scope" { "insufficient_scope" } else { "invalid_token" };
             format!("{keyword} realm={}, error=\"{error}\", error_description={}", quote(realm), quote(&e.to_string()))
         }
+    }
+}
+
+/// The Jwt scheme's part in [`crate::lifecycle`]: a password change or deletion revokes
+/// every JWT of the user ([`revoke_all`]); refresh-token records of expired tokens are
+/// flushed (`refresh_tokens`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JwtCredentials;
+
+impl crate::lifecycle::CredentialStore for JwtCredentials {
+    fn name(&self) -> &'static str {
+        "refresh_tokens"
+    }
+
+    fn revoke_user<'a>(
+        &'a self,
+        auth: &'a Auth,
+        user_id: i64,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), AuthError>> {
+        Box::pin(revoke_all(auth, user_id))
+    }
+
+    fn delete_expired<'a>(&'a self, auth: &'a Auth) -> futures_util::future::BoxFuture<'a, Result<u64, AuthError>> {
+        Box::pin(delete_expired(auth.db()))
     }
 }
 

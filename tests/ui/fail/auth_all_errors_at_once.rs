@@ -2,7 +2,7 @@
 use auth_runtime::{authentication, permission};
 
 #[permission(IsAuthenticated && IsAdminUser)]
-#[authentication(Basic, Digest, Basic)]
+#[authentication(Basic, Sesion, Basic)]
 fn handler() -> &'static str {
     ""
 }

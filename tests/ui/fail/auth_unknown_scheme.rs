@@ -1,6 +1,6 @@
 use auth_runtime::authentication;
 
-#[authentication(Basic, Bearer, basic)]
+#[authentication(Basic, Tokn, basic)]
 async fn handler() -> &'static str {
     ""
 }

@@ -3,7 +3,7 @@ use auth_runtime::{authentication, permission, throttle};
 
 #[throttle(AnonRate, "5/min", Scoped("Bad"))]
 #[permission(IsAuthenticated && IsAdminUser)]
-#[authentication(Basic, Digest)]
+#[authentication(Basic, Sesion)]
 fn handler() -> &'static str {
     ""
 }
