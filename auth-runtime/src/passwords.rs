@@ -258,7 +258,20 @@ impl PasswordHasher for DjangoPbkdf2Hasher {
         let mut key = [0u8; 32];
         let key = match self.digest {
             Pbkdf2Digest::Sha256 => {
-                pbkdf2::pbkdf2_hmac::<pbkdf2::sha2::Sha256>(password.as_bytes(), salt.as_bytes(), iterations, &mut key);
+                let (password, salt) = (password.as_bytes(), salt.as_bytes());
+                // The non-generic entry point runs code compiled in the pbkdf2 crate (at
+                // opt-level 3 in dev builds too); the generic one below its minimum of
+                // 1000 rounds (Django never wrote fewer; cheap at any opt-level).
+                match pbkdf2::Params::new(iterations) {
+                    Ok(params) => pbkdf2::pbkdf2_hmac_with_params(
+                        password,
+                        salt,
+                        pbkdf2::Algorithm::Pbkdf2Sha256,
+                        params,
+                        &mut key,
+                    ),
+                    Err(_) => pbkdf2::pbkdf2_hmac::<pbkdf2::sha2::Sha256>(password, salt, iterations, &mut key),
+                }
                 &key[..]
             }
             Pbkdf2Digest::Sha1 => {
@@ -652,5 +665,265 @@ mod tests {
         let unbounded = Passwords::new(PasswordConfig { max_per_client: 0, ..PasswordConfig::default() });
         let slots: Vec<_> = (0..10).map(|_| unbounded.admit("a").unwrap()).collect();
         assert_eq!(slots.len(), 10);
+    }
+
+    /// Hashes made by Django 5.2.19 (`make_password` / the hashers' `encode`, with
+    /// argon2-cffi 25.1 and bcrypt 5.0) of [`DJANGO_PASSWORD`]; the `FAST_*` ones with
+    /// subclasses of lower cost (1000 iterations, argon2 m=1024,t=1,p=2, bcrypt rounds 4) so
+    /// the tests stay fast, the others with Django's defaults.
+    const DJANGO_PASSWORD: &str = "correct horse";
+    const FAST_PBKDF2_SHA256: &str =
+        "pbkdf2_sha256$1000$n75nDYPW02UeXFFaO3bwEm$sg6xMV8mSVdSZc4wEF9FGc6JMuR+mJKtxuEwZm3ZHmA=";
+    const FAST_PBKDF2_SHA1: &str = "pbkdf2_sha1$1000$izce3W3vmjYoOjSv6rcfrk$laTzU1QnnpwxKyV3x9vRkx3rZ+o=";
+    const FAST_ARGON2: &str = "argon2$argon2id$v=19$m=1024,t=1,p=2$NndtMldHTFJzS0YzUVc1ZlByZGtERw$hEEd6b2whQ/zDL6zVou41L4idCaRGxtlWNtifHzVV94";
+    const FAST_BCRYPT_SHA256: &str = "bcrypt_sha256$$2b$04$lr7.3/dYtX/Lo9eNQcMxtuB4OD0js8o/TUfekmFrwxrJ43PAic7pS";
+    const FAST_BCRYPT: &str = "bcrypt$$2b$04$X81tM8hbpIjoG2nEPqoziOwduwTbYLtgbTMXN/SfutnlOnITi1nt6";
+    const DEFAULT_PBKDF2_SHA256: &str =
+        "pbkdf2_sha256$1000000$LLKmz9s5IWVSsLUXYEMNty$vR7OrfBYtzCPJy5WBVLMkz6VH1Sj0rolG/mwHVhzIK4=";
+    const DEFAULT_ARGON2: &str = "argon2$argon2id$v=19$m=102400,t=2,p=8$NWJQQ1pNYW5xNkJPTzF4N1U0TmdEYg$1cnPPtYAiZ0a5ujOebqKlYMXmWURd/Ko+U1zRssLreQ";
+    const DEFAULT_BCRYPT_SHA256: &str = "bcrypt_sha256$$2b$12$fw.itRbhZYW.jCxfdW0bxOeU5NacfUXoYoILjcWVvHjEyLEo8vmEW";
+    /// Of the non-ASCII [`UNICODE_PASSWORD`] (Django hashes its UTF-8 bytes).
+    const UNICODE_PASSWORD: &str = "pässwörd ✓";
+    const UNICODE_PBKDF2_SHA256: &str =
+        "pbkdf2_sha256$1000$sNiF6PKGSmDIiOWxyUpCAe$mikyBjZgBu+XEu97ggc16HGqz/RTAEoCu1CaMUEO3bI=";
+    const UNICODE_BCRYPT_SHA256: &str = "bcrypt_sha256$$2b$04$IfR3aSVSVOc1freQkUHeUO9p6H3z0TkTzjEYF5q89A0Eje9zsrWta";
+
+    /// Every prefix of `encoded`, and some edits of it, must verify false without a panic.
+    fn assert_mangled_fail(hasher: &dyn PasswordHasher, password: &str, encoded: &str) {
+        for end in (0..encoded.len()).filter(|&i| encoded.is_char_boundary(i)) {
+            assert!(!hasher.verify(password, &encoded[..end]), "prefix {:?}", &encoded[..end]);
+        }
+        let flipped_last = {
+            let mut s = encoded.to_owned();
+            let last = s.pop().unwrap();
+            s.push(if last == 'A' { 'B' } else { 'A' });
+            s
+        };
+        for mangled in [
+            format!("{encoded}x"),
+            format!("{encoded}$"),
+            flipped_last,
+            encoded.replacen('$', "$$", 2),
+            encoded.to_uppercase(),
+            format!("{encoded}é"),
+        ] {
+            assert!(!hasher.verify(password, &mangled), "{mangled:?}");
+        }
+    }
+
+    #[test]
+    fn django_pbkdf2_hashes_verify() {
+        let sha256 = DjangoPbkdf2Hasher::SHA256;
+        assert!(sha256.identifies(FAST_PBKDF2_SHA256));
+        assert!(sha256.verify(DJANGO_PASSWORD, FAST_PBKDF2_SHA256));
+        assert!(!sha256.verify("correct horsE", FAST_PBKDF2_SHA256));
+        assert!(!sha256.verify("", FAST_PBKDF2_SHA256));
+        assert!(sha256.verify(UNICODE_PASSWORD, UNICODE_PBKDF2_SHA256));
+        assert!(!sha256.verify("passwörd ✓", UNICODE_PBKDF2_SHA256));
+        assert_mangled_fail(&sha256, DJANGO_PASSWORD, FAST_PBKDF2_SHA256);
+        let sha1 = DjangoPbkdf2Hasher::SHA1;
+        assert!(sha1.verify(DJANGO_PASSWORD, FAST_PBKDF2_SHA1));
+        assert!(!sha1.verify("wrong", FAST_PBKDF2_SHA1));
+        assert_mangled_fail(&sha1, DJANGO_PASSWORD, FAST_PBKDF2_SHA1);
+        // Each only verifies its own algorithm.
+        assert!(!sha1.identifies(FAST_PBKDF2_SHA256) && !sha256.identifies(FAST_PBKDF2_SHA1));
+        assert!(!sha1.verify(DJANGO_PASSWORD, FAST_PBKDF2_SHA256));
+        assert!(!sha256.verify(DJANGO_PASSWORD, FAST_PBKDF2_SHA1));
+        // Malformed costs: zero, absurd, signed, not a number.
+        let [_, _, salt, hash] = FAST_PBKDF2_SHA256.splitn(4, '$').collect::<Vec<_>>()[..] else { unreachable!() };
+        // Fewer rounds than the pbkdf2 crate's minimum still verify (never written by Django;
+        // computed with Python's `hashlib.pbkdf2_hmac`, as Django's `encode` does).
+        let few = "pbkdf2_sha256$10$salt$cq7NFCRIh8MW4kAZx+AgtYiI8CmGFJCATTbiC0LZMho=";
+        assert!(sha256.verify("pw", few));
+        assert!(!sha256.verify("px", few));
+        for iterations in ["0", "+1000", "-1000", " 1000", "1e3", "", "4294967296", "99999999999999999999"] {
+            let encoded = format!("pbkdf2_sha256${iterations}${salt}${hash}");
+            assert!(!sha256.verify(DJANGO_PASSWORD, &encoded), "{encoded}");
+        }
+        let too_many = format!("pbkdf2_sha256${}${salt}${hash}", MAX_PBKDF2_ITERATIONS + 1);
+        assert!(!sha256.verify(DJANGO_PASSWORD, &too_many));
+        assert!(!sha256.verify(DJANGO_PASSWORD, &format!("pbkdf2_sha256$1000$${hash}")), "empty salt");
+    }
+
+    #[test]
+    fn django_pbkdf2_with_default_iterations_verifies() {
+        let sha256 = DjangoPbkdf2Hasher::SHA256;
+        assert!(sha256.verify(DJANGO_PASSWORD, DEFAULT_PBKDF2_SHA256));
+        assert!(!sha256.verify("wrong", DEFAULT_PBKDF2_SHA256));
+    }
+
+    #[test]
+    fn django_argon2_hashes_verify() {
+        let django = DjangoArgon2Hasher;
+        assert!(django.identifies(FAST_ARGON2));
+        assert!(django.verify(DJANGO_PASSWORD, FAST_ARGON2));
+        assert!(!django.verify("wrong", FAST_ARGON2));
+        assert!(django.verify(DJANGO_PASSWORD, DEFAULT_ARGON2), "Django's defaults: m=102400,t=2,p=8");
+        assert!(!django.verify("wrong", DEFAULT_ARGON2));
+        assert_mangled_fail(&django, DJANGO_PASSWORD, FAST_ARGON2);
+        // The PHC string inside is the default hasher's format, and the prefixed one is not.
+        let phc = FAST_ARGON2.strip_prefix("argon2").unwrap();
+        let default = Argon2Hasher::new(Params::DEFAULT);
+        assert!(default.identifies(phc) && default.verify(DJANGO_PASSWORD, phc));
+        assert!(!default.identifies(FAST_ARGON2) && !default.verify(DJANGO_PASSWORD, FAST_ARGON2));
+        assert!(!django.identifies(phc) && !django.verify(DJANGO_PASSWORD, phc));
+        assert!(!django.verify(DJANGO_PASSWORD, "argon2$argon2id"));
+        assert!(!django.verify(DJANGO_PASSWORD, "argon2$pbkdf2_sha256$1000$a$b"));
+    }
+
+    #[test]
+    fn django_bcrypt_hashes_verify() {
+        let sha256 = DjangoBcryptHasher::SHA256;
+        assert!(sha256.identifies(FAST_BCRYPT_SHA256));
+        assert!(sha256.verify(DJANGO_PASSWORD, FAST_BCRYPT_SHA256));
+        assert!(!sha256.verify("wrong", FAST_BCRYPT_SHA256));
+        assert!(sha256.verify(UNICODE_PASSWORD, UNICODE_BCRYPT_SHA256));
+        assert!(!sha256.verify(DJANGO_PASSWORD, UNICODE_BCRYPT_SHA256));
+        assert_mangled_fail(&sha256, DJANGO_PASSWORD, FAST_BCRYPT_SHA256);
+        let plain = DjangoBcryptHasher::PLAIN;
+        assert!(plain.verify(DJANGO_PASSWORD, FAST_BCRYPT));
+        assert!(!plain.verify("wrong", FAST_BCRYPT));
+        assert_mangled_fail(&plain, DJANGO_PASSWORD, FAST_BCRYPT);
+        // bcrypt_sha256 pre-hashes, bcrypt does not: neither verifies the other's string.
+        let swapped = FAST_BCRYPT.replacen("bcrypt$", "bcrypt_sha256$", 1);
+        assert!(!sha256.verify(DJANGO_PASSWORD, &swapped));
+        assert!(!plain.identifies(FAST_BCRYPT_SHA256) && !sha256.identifies(FAST_BCRYPT));
+        // A cost bcrypt does not allow.
+        assert!(!sha256.verify(DJANGO_PASSWORD, &FAST_BCRYPT_SHA256.replacen("$04$", "$99$", 1)));
+        assert!(!sha256.verify(DJANGO_PASSWORD, &FAST_BCRYPT_SHA256.replacen("$04$", "$03$", 1)));
+    }
+
+    #[test]
+    fn django_bcrypt_with_default_rounds_verifies() {
+        assert!(DjangoBcryptHasher::SHA256.verify(DJANGO_PASSWORD, DEFAULT_BCRYPT_SHA256));
+        assert!(!DjangoBcryptHasher::SHA256.verify("wrong", DEFAULT_BCRYPT_SHA256));
+    }
+
+    #[tokio::test]
+    async fn django_hashes_verify_and_are_rehashed_to_argon2id() {
+        let pw = Passwords::new(PasswordConfig::default());
+        for (algorithm, encoded) in [
+            ("pbkdf2_sha256", FAST_PBKDF2_SHA256),
+            ("pbkdf2_sha1", FAST_PBKDF2_SHA1),
+            ("argon2", FAST_ARGON2),
+            ("argon2", DEFAULT_ARGON2),
+            ("bcrypt_sha256", FAST_BCRYPT_SHA256),
+            ("bcrypt", FAST_BCRYPT),
+        ] {
+            assert_eq!(pw.identify(encoded), Some(algorithm));
+            assert!(pw.needs_rehash(encoded), "{encoded}");
+            let wrong = pw.verify("wrong", Some(encoded.to_owned())).await.unwrap();
+            assert_eq!(wrong, Verdict { valid: false, rehashed: None }, "{encoded}");
+            let verdict = pw.verify(DJANGO_PASSWORD, Some(encoded.to_owned())).await.unwrap();
+            assert!(verdict.valid, "{encoded}");
+            let new = verdict.rehashed.expect("rehashed");
+            assert!(new.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{new}");
+            assert!(!pw.needs_rehash(&new));
+            assert_eq!(pw.identify(&new), Some("argon2id"));
+            assert_eq!(pw.verify(DJANGO_PASSWORD, Some(new)).await.unwrap(), Verdict { valid: true, rehashed: None });
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_or_garbage_formats_verify_false() {
+        let pw = Passwords::new(PasswordConfig::default());
+        for encoded in [
+            "",
+            "$",
+            "$$$$",
+            "garbage",
+            "!",
+            "md5$salt$0d107d09f5bbe40cade3de5c71e9e9b7",
+            "sha1$salt$hash",
+            "scrypt$16384$salt$8$1$hash",
+            "pbkdf2_sha512$1000$salt$hash",
+            "unsalted_md5$abc",
+            "pbkdf2_sha256",
+            "pbkdf2_sha256$",
+            "pbkdf2_sha256$1000$salt",
+            "bcrypt_sha256$",
+            "bcrypt_sha256$$",
+            "bcrypt$$2b$04$",
+            "argon2$",
+            "argon2$argon2id$v=19$m=1024,t=1,p=2$$",
+            "$argon2id$",
+            "$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+            "$2b$04$X81tM8hbpIjoG2nEPqoziOwduwTbYLtgbTMXN/SfutnlOnITi1nt6",
+            "ünïcødé$ünïcødé",
+        ] {
+            let verdict = pw.verify(DJANGO_PASSWORD, Some(encoded.to_owned())).await.unwrap();
+            assert_eq!(verdict, Verdict { valid: false, rehashed: None }, "{encoded:?}");
+        }
+        assert_eq!(pw.identify("md5$salt$0d107d09f5bbe40cade3de5c71e9e9b7"), None);
+        assert_eq!(pw.identify("$2b$04$X81tM8hbpIjoG2nEPqoziOwduwTbYLtgbTMXN/SfutnlOnITi1nt6"), None);
+    }
+
+    /// A hasher of a made-up format: `plain$<password>` (tests only!).
+    #[derive(Debug)]
+    struct PlainText;
+
+    impl PasswordHasher for PlainText {
+        fn algorithm(&self) -> &str {
+            "plain"
+        }
+
+        fn verify(&self, password: &str, encoded: &str) -> bool {
+            encoded.strip_prefix("plain$").is_some_and(|p| p.as_bytes().ct_eq(password.as_bytes()).into())
+        }
+    }
+
+    /// Takes over Django's `pbkdf2_sha256` name, to show that added hashers come first.
+    #[derive(Debug)]
+    struct Everything;
+
+    impl PasswordHasher for Everything {
+        fn algorithm(&self) -> &str {
+            "pbkdf2_sha256"
+        }
+
+        fn identifies(&self, _: &str) -> bool {
+            true
+        }
+
+        fn verify(&self, _: &str, _: &str) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn added_hashers_verify_and_are_rehashed() {
+        let pw = Passwords::new(PasswordConfig::default()).with_hasher(PlainText);
+        assert_eq!(pw.identify("plain$pw"), Some("plain"));
+        assert!(pw.needs_rehash("plain$pw"));
+        assert!(!pw.verify("other", Some("plain$pw".into())).await.unwrap().valid);
+        let verdict = pw.verify("pw", Some("plain$pw".into())).await.unwrap();
+        assert!(verdict.valid);
+        assert!(verdict.rehashed.unwrap().starts_with("$argon2id$"));
+        // Django's formats still verify alongside.
+        assert!(pw.verify(DJANGO_PASSWORD, Some(FAST_PBKDF2_SHA256.into())).await.unwrap().valid);
+        assert_eq!(
+            format!("{:?}", pw.hashers),
+            r#"["argon2id", "plain", "pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt"]"#
+        );
+        // An added hasher comes before the built-in Django ones, but never before argon2id.
+        let greedy = Passwords::new(PasswordConfig::default()).with_hasher(PlainText).with_hasher(Everything);
+        assert!(greedy.verify("anything", Some(FAST_PBKDF2_SHA256.into())).await.unwrap().valid);
+        assert_eq!(greedy.identify("plain$pw"), Some("plain"));
+        let argon = greedy.hash("pw").await.unwrap();
+        assert_eq!(greedy.identify(&argon), Some("argon2id"));
+        assert!(!greedy.verify("anything", Some(argon)).await.unwrap().valid);
+        // The trait's defaults: identification by prefix, and no hashing.
+        assert!(PlainText.identifies("plain$") && !PlainText.identifies("plain") && !PlainText.identifies("plainx$"));
+        assert_eq!(PlainText.hash("pw"), None);
+        assert!(Argon2Hasher::new(Params::DEFAULT).hash("pw").is_some_and(|h| h.starts_with("$argon2id$")));
+    }
+
+    #[tokio::test]
+    async fn unknown_users_still_cost_one_default_verification() {
+        let pw = Passwords::new(PasswordConfig::default());
+        assert_eq!(pw.verify("pw", None).await.unwrap(), Verdict { valid: false, rehashed: None });
+        let dummy = pw.dummy.get().expect("the dummy hash is made on first use");
+        assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{dummy}");
+        assert!(!pw.needs_rehash(dummy), "same format and cost as a current user's hash");
     }
 }
