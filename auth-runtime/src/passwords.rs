@@ -171,8 +171,8 @@ impl PasswordHasher for Argon2Hasher {
         encoded.starts_with("$argon2")
     }
 
-    /// Verifies with the variant, version and costs written in `encoded` (the argon2
-    /// crate compares the outputs in constant time).
+    /// Verifies with the variant, version (1.0 when there is no `v=`) and costs written in
+    /// `encoded` (the argon2 crate compares the outputs in constant time).
     fn verify(&self, password: &str, encoded: &str) -> bool {
         verify_with(password, encoded)
     }
@@ -186,7 +186,8 @@ impl PasswordHasher for Argon2Hasher {
 
 /// Django's `Argon2PasswordHasher` (algorithm `argon2`): the PHC string of argon2-cffi
 /// prefixed with `argon2`, e.g. `argon2$argon2id$v=19$m=102400,t=2,p=8$<salt>$<hash>`.
-/// Older Django wrote `argon2$argon2i$…`; both verify. Verify only.
+/// Older Django wrote `argon2$argon2i$…`, the oldest without `v=` (Argon2 version 1.0, as
+/// argon2-cffi reads it); all verify. Verify only.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DjangoArgon2Hasher;
 
@@ -575,10 +576,14 @@ fn hash_with(params: Params, password: &str) -> Result<String, AuthError> {
 }
 
 fn verify_with(password: &str, stored: &str) -> bool {
-    let Ok(hash) = PasswordHash::new(stored) else {
-        // Still spend the time of one verification, so a broken row does not stand out.
+    let Ok(mut hash) = PasswordHash::new(stored) else {
         return false;
     };
+    // A PHC string without `v=` is Argon2 version 1.0 (0x10), as the reference
+    // implementation and argon2-cffi read it (Django's oldest `argon2$argon2i$m=…` hashes).
+    if hash.version.is_none() {
+        hash.version = Some(0x10);
+    }
     let Ok(params) = Params::try_from(&hash) else {
         return false;
     };
@@ -767,6 +772,16 @@ mod tests {
         assert!(default.identifies(phc) && default.verify(DJANGO_PASSWORD, phc));
         assert!(!default.identifies(FAST_ARGON2) && !default.verify(DJANGO_PASSWORD, FAST_ARGON2));
         assert!(!django.identifies(phc) && !django.verify(DJANGO_PASSWORD, phc));
+        // Django's own test vectors of older argon2 hashes: argon2i without a version field
+        // (Argon2 1.0, 64-byte output), and argon2i v=19 with a 16-byte output.
+        let no_version = "argon2$argon2i$m=8,t=1,p=1$c29tZXNhbHQ$gwQOXSNhxiOxPOA0+PY10P9QFO4NAYysnqRt1GSQLE55m+2GYDt9FEjPMHhP2Cuf0nOEXXMocVrsJAtNSsKyfg";
+        let short = "argon2$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$YC9+jJCrQhs5R6db7LlN8Q";
+        for old in [no_version, short] {
+            assert!(django.verify("secret", old), "{old}");
+            assert!(!django.verify("wrong", old), "{old}");
+            assert!(needs_rehash(old.strip_prefix("argon2").unwrap(), &Params::DEFAULT));
+        }
+        assert!(!django.verify("secret", &no_version.replacen("m=8", "v=19$m=8", 1)), "read as version 1.0");
         assert!(!django.verify(DJANGO_PASSWORD, "argon2$argon2id"));
         assert!(!django.verify(DJANGO_PASSWORD, "argon2$pbkdf2_sha256$1000$a$b"));
     }
