@@ -88,7 +88,7 @@ db_test!(django_hashes_obtain_tokens_and_are_upgraded_to_argon2id, |app| {
         let (status, _, body) = app.get("/api/whoami", Some(&format!("Token {key}"))).await;
         assert_eq!((status, body["username"].as_str()), (200, Some("alice")), "{algorithm}");
     }
-    // A format nobody knows (Django's unsalted MD5, not built in): refused, never a 5xx,
+    // A format nobody knows (Django's salted MD5, `md5$`, not built in): refused, never a 5xx,
     // and left as it is.
     let md5 = "md5$salt$0d107d09f5bbe40cade3de5c71e9e9b7";
     import_hash(&app, "alice", md5).await;
