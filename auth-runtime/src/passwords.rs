@@ -276,6 +276,8 @@ impl PasswordHasher for DjangoPbkdf2Hasher {
                 &key[..]
             }
             Pbkdf2Digest::Sha1 => {
+                // Generic only, so compiled at this crate's opt-level: Django's default 1M
+                // iterations take seconds in an unoptimised build (a fraction in release).
                 let key = &mut key[..20];
                 pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password.as_bytes(), salt.as_bytes(), iterations, key);
                 &key[..]
