@@ -12,7 +12,7 @@ use sea_orm::DatabaseConnection;
 use crate::cache::{CacheConfig, PrincipalCache, Subject};
 use crate::error::AuthError;
 use crate::lifecycle::CredentialStore;
-use crate::passwords::{PasswordConfig, Passwords};
+use crate::passwords::{PasswordConfig, PasswordHasher, Passwords};
 use crate::permissions::{IsAuthenticated, Permission};
 use crate::principal::User;
 use crate::scheme::{Chain, ErasedChain, Scheme};
@@ -63,6 +63,7 @@ impl Auth {
             users: Arc::new(DbUserStore::new(db.clone())),
             db,
             passwords: PasswordConfig::default(),
+            password_hashers: Vec::new(),
             configs: HashMap::new(),
             default_chain: ErasedChain::of::<(Basic, Token)>(),
             default_permission: Arc::new(IsAuthenticated),
@@ -350,6 +351,7 @@ pub struct AuthBuilder {
     db: DatabaseConnection,
     users: Arc<dyn UserStore>,
     passwords: PasswordConfig,
+    password_hashers: Vec<Arc<dyn PasswordHasher>>,
     configs: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     default_chain: ErasedChain,
     default_permission: Arc<dyn Permission + Send + Sync>,
@@ -408,6 +410,15 @@ impl AuthBuilder {
         self
     }
 
+    /// Adds a stored-hash format to verify (see [`PasswordHasher`] and
+    /// [`Passwords::with_hasher`]); argon2id stays the format of new hashes, and a hash of
+    /// this format is re-hashed to argon2id on the next good login. Django's formats are
+    /// built in.
+    pub fn password_hasher(mut self, hasher: impl PasswordHasher) -> Self {
+        self.password_hashers.push(Arc::new(hasher));
+        self
+    }
+
     /// Finishes the state.
     pub fn build(mut self) -> Auth {
         let throttle =
@@ -419,7 +430,10 @@ impl AuthBuilder {
         Auth(Arc::new(Inner {
             db: self.db,
             users: self.users,
-            passwords: Passwords::new(self.passwords),
+            passwords: self
+                .password_hashers
+                .into_iter()
+                .fold(Passwords::new(self.passwords), Passwords::with_shared_hasher),
             configs: self.configs,
             default_chain: self.default_chain,
             default_permission: self.default_permission,
