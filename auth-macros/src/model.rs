@@ -26,8 +26,12 @@ pub(crate) const STRUCT_OPTIONS: &[&str] = &["chain", "permission"];
 /// Settings sections that are not a scheme's configuration, as `(settings key,
 /// type name in auth_runtime)`: `#[auth(throttle)]` binds a field to
 /// `::auth_runtime::ThrottleConfig`. Adding a section means adding one row here.
-pub(crate) const CONFIG_KEYS: &[(&str, &str)] =
-    &[("throttle", "ThrottleConfig"), ("cache", "CacheConfig"), ("hosts", "HostsConfig")];
+pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
+    ("throttle", "ThrottleConfig"),
+    ("cache", "CacheConfig"),
+    ("hosts", "HostsConfig"),
+    ("endpoints", "EndpointsConfig"),
+];
 
 /// Throttles provided by `auth_runtime::throttling` that may be named with a bare
 /// identifier in `#[throttle(..)]`, as `(name, rate)`: the settings key of the

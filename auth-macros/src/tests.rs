@@ -761,7 +761,7 @@ fn settings_binds_the_throttle_section() {
     assert!(out.contains(&expected), "{out}");
 
     let (_, keys) = valid();
-    assert!(keys.contains("throttle") && keys.ends_with("cache, hosts"), "{keys}");
+    assert!(keys.contains("throttle") && keys.ends_with("cache, hosts, endpoints"), "{keys}");
     let errors = settings(quote! {
         #[auth(chain(Basic), throttle)]
         struct S {

@@ -9,14 +9,13 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpResponse, web};
-use auth_runtime::http::{self as auth_http, not_allowed};
+use auth_runtime::http::not_allowed;
 use auth_runtime::passwords::PasswordConfig;
-use auth_runtime::sessions::Sessions;
 use auth_runtime::{
     Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, OAuth2Config, Principal, SchemeData, SecretKey,
     SessionConfig, TokenConfig, authentication, permission,
 };
-use auth_runtime::{CacheConfig, HostsConfig, PoolConfig, ThrottleConfig};
+use auth_runtime::{CacheConfig, EndpointsConfig, HostsConfig, PoolConfig, ThrottleConfig};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use sea_orm::DatabaseConnection;
@@ -66,6 +65,10 @@ pub struct Settings {
     /// (`AUTH_NUM_PROXIES`).
     #[auth(hosts)]
     pub hosts: HostsConfig,
+    /// Where the framework's endpoint groups are mounted (the contract's paths:
+    /// `/api/auth`, `/accounts/login`, `/o`).
+    #[auth(endpoints)]
+    pub endpoints: EndpointsConfig,
     /// The database pool (`AUTH_POOL_MAX_CONNECTIONS`, `AUTH_POOL_ACQUIRE_TIMEOUT_MS`, ...).
     pub pool: PoolConfig,
     /// Password hashing: argon2id costs and the load shedding of password checks
@@ -91,6 +94,7 @@ impl Default for Settings {
             throttle: ThrottleConfig::default(),
             cache: CacheConfig::default(),
             hosts: HostsConfig::default(),
+            endpoints: EndpointsConfig::default(),
             pool: PoolConfig::default(),
             passwords: PasswordConfig::default(),
             secret_key: None,
@@ -182,30 +186,22 @@ pub async fn build_auth(
     Ok(auth)
 }
 
-/// What the application needs at run time: the framework state and the session middleware.
-#[derive(Clone)]
-pub struct AppState {
-    /// The framework state.
-    pub auth: Auth,
-    /// The session middleware (its store is connected already).
-    pub sessions: Sessions,
-}
+/// What the application needs at run time: the framework state and the session middleware
+/// ([`auth_runtime::Framework`]).
+pub type AppState = auth_runtime::Framework;
 
-/// Builds the [`AppState`] from the settings: see [`build_auth`]; then the session store.
+/// Starts the framework from the settings ([`auth_runtime::AuthBuilder::start`]: JWT keys
+/// checked, session store and revocation bus connected).
 ///
 /// # Errors
 /// A message naming what is misconfigured or unreachable.
 pub async fn build_state(db: DatabaseConnection, settings: &Settings) -> Result<AppState, String> {
-    let auth = build_auth(db, settings).await.map_err(|e| e.to_string())?;
-    // Serving applies the other instances' revocations; the CLI's commands publish theirs
-    // (password change, deactivation, deletion), so running servers drop cached principals.
-    auth.start_revocation_bus().await.map_err(|e| format!("starting the revocation bus: {e}"))?;
-    let sessions = Sessions::new(&auth).await?;
-    Ok(AppState { auth, sessions })
+    let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await.map_err(|e| e.to_string())?;
+    Auth::builder(db, secret).passwords(settings.passwords).settings(settings).start().await.map_err(|e| e.to_string())
 }
 
-/// The application: every route of the contract, sessions, JSON errors for everything, and
-/// trailing slashes accepted.
+/// The application: the framework mounted by [`auth_runtime::mount::app`] (its endpoints,
+/// sessions, JSON errors for everything, the HTTP edge) with the contract's routes.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -217,19 +213,11 @@ pub fn app(
         InitError = (),
     >,
 > {
-    App::new()
-        .app_data(state.auth)
-        .app_data(auth_http::json_config(auth_http::DEFAULT_BODY_LIMIT))
-        .app_data(auth_http::path_config())
-        .app_data(auth_http::query_config())
-        .configure(routes)
-        .default_service(web::to(auth_http::not_found))
-        .wrap(state.sessions)
-        .wrap(auth_http::json_errors())
-        .wrap(actix_web::middleware::from_fn(auth_http::edge))
+    auth_runtime::mount::app(&state, routes)
 }
 
-/// Registers the contract's routes; each resource answers 405 (with `Allow`) to other methods.
+/// Registers the contract's own routes (the framework's endpoints are mounted by
+/// [`auth_runtime::mount::app`]); each resource answers 405 (with `Allow`) to other methods.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
         web::resource(path).default_service(not_allowed(allow))
@@ -247,14 +235,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/books", "GET, POST").get(books::list).post(books::create))
         // Only numeric ids route here, so `/api/books/abc` is a routing 404, before authentication.
         .service(resource("/api/books/{id:[0-9]+}", "GET, DELETE").get(books::get).delete(books::delete))
-        .service(resource("/api/admin/users", "GET").get(admin_users))
-        .configure(auth_runtime::endpoints::session_routes)
-        .configure(auth_runtime::endpoints::oauth2_routes)
-        .service(
-            web::scope("/api/auth")
-                .configure(auth_runtime::endpoints::token_routes)
-                .configure(auth_runtime::endpoints::jwt_routes),
-        );
+        .service(resource("/api/admin/users", "GET").get(admin_users));
 }
 
 /// `GET /api/health`: public. 200 `{"status": "ok", "database": "ok"}`, or 503 with

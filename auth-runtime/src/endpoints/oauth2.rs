@@ -38,18 +38,24 @@ use crate::schemes::session::{self, CSRF_FORM_FIELD};
 use crate::state::Auth;
 use crate::throttling::LoginKind;
 
-/// Registers, at the app's root: `GET`/`POST /o/authorize` ([`authorize`],
-/// [`authorize_post`]), `POST /o/token` ([`token`]), `POST /o/revoke_token` ([`revoke`]),
-/// `POST /o/introspect` ([`introspect`]) and `GET /.well-known/oauth-authorization-server`
-/// ([`metadata`]); each answers 405 with `Allow` for other methods.
+/// Registers, relative to the enclosing scope (the settings' `endpoints.oauth2`, `/o` by
+/// default): `GET`/`POST /authorize` ([`authorize`], [`authorize_post`]), `POST /token`
+/// ([`token`]), `POST /revoke_token` ([`revoke`]), `POST /introspect` ([`introspect`]); each
+/// answers 405 with `Allow` for other methods. The RFC 8414 metadata is
+/// [`metadata_routes`], at the app's root.
 pub fn oauth2_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/o/authorize").get(authorize).post(authorize_post).default_service(not_allowed("GET, POST")),
+        web::resource("/authorize").get(authorize).post(authorize_post).default_service(not_allowed("GET, POST")),
     )
-    .service(web::resource("/o/token").post(token).default_service(not_allowed("POST")))
-    .service(web::resource("/o/revoke_token").post(revoke).default_service(not_allowed("POST")))
-    .service(web::resource("/o/introspect").post(introspect).default_service(not_allowed("POST")))
-    .service(
+    .service(web::resource("/token").post(token).default_service(not_allowed("POST")))
+    .service(web::resource("/revoke_token").post(revoke).default_service(not_allowed("POST")))
+    .service(web::resource("/introspect").post(introspect).default_service(not_allowed("POST")));
+}
+
+/// Registers `GET /.well-known/oauth-authorization-server` ([`metadata`], RFC 8414 section
+/// 3) at the app's root; 405 with `Allow` for other methods.
+pub fn metadata_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
         web::resource("/.well-known/oauth-authorization-server").get(metadata).default_service(not_allowed("GET")),
     );
 }
@@ -651,12 +657,13 @@ fn issuer(req: &HttpRequest, auth: &Auth) -> Result<String, AuthError> {
 /// 400 `invalid_host` when the issuer would come from a host that is not allowed.
 pub async fn metadata(req: HttpRequest, auth: Auth) -> Result<HttpResponse, AuthError> {
     let issuer = issuer(&req, &auth)?;
+    let mounts = super::mounts(&auth);
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/o/authorize"),
-        "token_endpoint": format!("{issuer}/o/token"),
-        "revocation_endpoint": format!("{issuer}/o/revoke_token"),
-        "introspection_endpoint": format!("{issuer}/o/introspect"),
+        "authorization_endpoint": format!("{issuer}{}", mounts.oauth2_path("authorize")),
+        "token_endpoint": format!("{issuer}{}", mounts.oauth2_path("token")),
+        "revocation_endpoint": format!("{issuer}{}", mounts.oauth2_path("revoke_token")),
+        "introspection_endpoint": format!("{issuer}{}", mounts.oauth2_path("introspect")),
         "scopes_supported": oauth2::config(&auth).scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -785,9 +792,10 @@ async fn validate(auth: &Auth, params: &Params) -> Result<AuthorizeRequest, Refu
 }
 
 /// 302 to the login page, coming back to `next` (a same-site path) after login.
-fn login_redirect(next: &str) -> HttpResponse {
+fn login_redirect(auth: &Auth, next: &str) -> HttpResponse {
     let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
-    no_store(HttpResponse::Found()).insert_header((header::LOCATION, format!("/accounts/login?{query}"))).finish()
+    let page = super::mounts(auth).login_page_path();
+    no_store(HttpResponse::Found()).insert_header((header::LOCATION, format!("{page}?{query}"))).finish()
 }
 
 /// `GET /o/authorize?response_type=code&client_id&redirect_uri&scope&state&code_challenge&code_challenge_method=S256`:
@@ -807,8 +815,9 @@ pub async fn authorize(req: HttpRequest, auth: Auth) -> HttpResponse {
     let user = match session::session_user(&req, &auth).await {
         Ok(Some(user)) => user,
         Ok(None) => {
-            let next = req.uri().path_and_query().map_or("/o/authorize", |p| p.as_str());
-            return login_redirect(next);
+            let authorize = super::mounts(&auth).oauth2_path("authorize");
+            let next = req.uri().path_and_query().map_or(authorize.as_str(), |p| p.as_str());
+            return login_redirect(&auth, next);
         }
         Err(e) => return OAuthError::from(e).error_response(),
     };
@@ -833,7 +842,7 @@ fn consent_page(req: &HttpRequest, auth: &Auth, request: &AuthorizeRequest, user
 <p>Signed in as <strong>{username}</strong>. The application <strong>{name}</strong> asks for these permissions:</p>
 <ul>{scopes}</ul>
 <p>You will be sent back to {redirect}.</p>
-<form method="post" action="/o/authorize">
+<form method="post" action="{action}">
 <input type="hidden" name="{CSRF_FORM_FIELD}" value="{csrf}">
 {hidden}<p><button type="submit" name="allow" value="true">Allow</button>
 <button type="submit" name="allow" value="false">Deny</button></p>
@@ -841,6 +850,7 @@ fn consent_page(req: &HttpRequest, auth: &Auth, request: &AuthorizeRequest, user
         name = escape_html(&request.app.name),
         username = escape_html(&user.username),
         redirect = escape_html(&request.redirect_uri),
+        action = escape_html(&super::mounts(auth).oauth2_path("authorize")),
     );
     HttpResponse::Ok()
         .cookie(cookie)
@@ -871,7 +881,8 @@ pub async fn authorize_post(req: HttpRequest, auth: Auth, payload: web::Payload)
                 }
             }
             let query = serde_urlencoded::to_string(&echo).unwrap_or_default();
-            return Ok(login_redirect(&format!("/o/authorize?{query}")));
+            let authorize = super::mounts(&auth).oauth2_path("authorize");
+            return Ok(login_redirect(&auth, &format!("{authorize}?{query}")));
         };
         let request = validate(&auth, &params).await?;
         let mut pairs: Vec<(&str, &str)> = Vec::new();

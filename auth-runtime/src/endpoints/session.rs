@@ -1,6 +1,6 @@
 //! Session endpoints: `GET /api/auth/csrf`, `POST /api/auth/login`, `POST /api/auth/logout`
 //! (JSON), and the HTML login form at `GET`/`POST /accounts/login` (Django's `LoginView`).
-//! Mount with `cfg.configure(auth_runtime::endpoints::session_routes)` at the app's root.
+//! [`crate::mount::app`] mounts them under the settings' `endpoints` prefixes.
 //!
 //! Login needs the CSRF token (login CSRF, as Django's login view); the session id and the
 //! CSRF token both change at login.
@@ -16,15 +16,20 @@ use crate::principal::Principal;
 use crate::schemes::session::{self, CSRF_FORM_FIELD};
 use crate::state::Auth;
 
-/// Registers `GET /api/auth/csrf`, `POST /api/auth/login`, `POST /api/auth/logout`,
-/// `GET`/`POST /accounts/login`, each 405 for other methods.
+/// Registers, relative to the enclosing scope (the settings' `endpoints.api`,
+/// `/api/auth` by default): `GET /csrf`, `POST /login`, `POST /logout`, each 405 for other
+/// methods. The HTML login form is [`login_page_routes`].
 pub fn session_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/auth/csrf").get(csrf).default_service(not_allowed("GET")))
-        .service(web::resource("/api/auth/login").post(login).default_service(not_allowed("POST")))
-        .service(web::resource("/api/auth/logout").post(logout).default_service(not_allowed("POST")))
-        .service(
-            web::resource("/accounts/login").get(login_page).post(login_form).default_service(not_allowed("GET, POST")),
-        );
+    cfg.service(web::resource("/csrf").get(csrf).default_service(not_allowed("GET")))
+        .service(web::resource("/login").post(login).default_service(not_allowed("POST")))
+        .service(web::resource("/logout").post(logout).default_service(not_allowed("POST")));
+}
+
+/// Registers the HTML login form (Django's `LoginView`) at the enclosing scope's own path
+/// (the settings' `endpoints.login_page`, `/accounts/login` by default): `GET` the form,
+/// `POST` it; 405 for other methods.
+pub fn login_page_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("").get(login_page).post(login_form).default_service(not_allowed("GET, POST")));
 }
 
 /// `GET /api/auth/csrf` -> 200 `{"csrf_token"}` and the `csrftoken` cookie (a freshly masked
@@ -134,7 +139,7 @@ fn page(req: &HttpRequest, auth: &Auth, next: &str, error: Option<&str>) -> Http
 <html lang="en"><head><meta charset="utf-8"><title>Log in</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><main><h1>Log in</h1>{error}
-<form method="post" action="/accounts/login">
+<form method="post" action="{action}">
 <input type="hidden" name="{CSRF_FORM_FIELD}" value="{token}">
 <input type="hidden" name="next" value="{next}">
 <p><label>Username <input name="username" autocomplete="username" required autofocus></label></p>
@@ -142,6 +147,7 @@ fn page(req: &HttpRequest, auth: &Auth, next: &str, error: Option<&str>) -> Http
 <p><button type="submit">Log in</button></p>
 </form></main></body></html>"#,
         next = escape_html(next),
+        action = escape_html(&super::mounts(auth).login_page_path()),
     );
     HttpResponse::Ok()
         .cookie(cookie)
