@@ -31,7 +31,7 @@ fn user() -> User {
 fn state(rt: &tokio::runtime::Runtime) -> Auth {
     rt.block_on(async {
         let db = sea_orm::Database::connect("sqlite::memory:").await.expect("sqlite");
-        Auth::builder(db, SecretKey::new(vec![7u8; 64]).expect("secret")).build()
+        Auth::builder(db, SecretKey::new(vec![7u8; 64]).expect("secret")).build().expect("state")
     })
 }
 

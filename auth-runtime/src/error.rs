@@ -203,5 +203,24 @@ impl ResponseError for AuthError {
     }
 }
 
+/// Why setting up failed ([`crate::AuthBuilder::build`], [`crate::AuthBuilder::start`]): a
+/// misconfiguration or an unreachable store, found at start-up rather than at the first
+/// request.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Settings made twice on the builder, which would silently override each other.
+    #[error("conflicting settings: {0}")]
+    Conflict(String),
+    /// The JWT settings are invalid (e.g. an asymmetric algorithm without keys).
+    #[error("JWT settings: {0}")]
+    Jwt(String),
+    /// The session store (Redis, when configured) could not be reached.
+    #[error("session store: {0}")]
+    Sessions(String),
+    /// The revocation bus (Redis pub/sub or PostgreSQL LISTEN) could not be started.
+    #[error("revocation bus: {0}")]
+    RevocationBus(String),
+}
+
 /// The crate's result type.
 pub type Result<T, E = AuthError> = std::result::Result<T, E>;

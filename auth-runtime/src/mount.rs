@@ -29,6 +29,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, web};
 
 use crate::endpoints;
+use crate::error::SetupError;
 use crate::http;
 use crate::sessions::Sessions;
 use crate::state::{Auth, AuthBuilder};
@@ -42,23 +43,9 @@ pub struct Framework {
     pub sessions: Sessions,
 }
 
-/// Why [`AuthBuilder::start`] failed: the configuration is invalid or a store is unreachable.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// The JWT settings are invalid (e.g. an asymmetric algorithm without keys).
-    #[error("JWT settings: {0}")]
-    Jwt(String),
-    /// The session store (Redis, when configured) could not be reached.
-    #[error("session store: {0}")]
-    Sessions(String),
-    /// The revocation bus (Redis pub/sub or PostgreSQL LISTEN) could not be started.
-    #[error("revocation bus: {0}")]
-    RevocationBus(String),
-}
-
 impl AuthBuilder {
-    /// Builds the state, then validates and connects everything before the first request:
-    /// the JWT keys ([`crate::schemes::jwt::check_config`]), the session store
+    /// [`AuthBuilder::build`] (settings made twice, JWT keys), then connects everything
+    /// before the first request: the session store
     /// ([`Sessions::new`]), and the revocation bus that applies other instances'
     /// revocations to this one's principal cache ([`Auth::start_revocation_bus`]). Call it
     /// once per process, inside the actix runtime.
@@ -66,8 +53,7 @@ impl AuthBuilder {
     /// # Errors
     /// [`SetupError`] naming what is misconfigured or unreachable.
     pub async fn start(self) -> Result<Framework, SetupError> {
-        let auth = self.build();
-        crate::schemes::jwt::check_config(&auth).map_err(SetupError::Jwt)?;
+        let auth = self.build()?;
         auth.start_revocation_bus().await.map_err(SetupError::RevocationBus)?;
         let sessions = Sessions::new(&auth).await.map_err(SetupError::Sessions)?;
         Ok(Framework { auth, sessions })

@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest};
 use sea_orm::DatabaseConnection;
 
 use crate::cache::{CacheConfig, PrincipalCache, Subject};
-use crate::error::AuthError;
+use crate::error::{AuthError, SetupError};
 use crate::lifecycle::CredentialStore;
 use crate::passwords::{PasswordConfig, PasswordHasher, Passwords};
 use crate::permissions::{IsAuthenticated, Permission};
@@ -75,16 +75,18 @@ impl Auth {
                 Arc::new(crate::schemes::session::SessionCredentials),
                 Arc::new(crate::schemes::oauth2::OAuth2Credentials),
             ],
+            set: Vec::new(),
+            conflicts: Vec::new(),
         }
-        .with_config(BasicConfig::default())
-        .with_config(CacheConfig::default())
-        .with_config(TokenConfig::default())
-        .with_config(JwtConfig::default())
-        .with_config(SessionConfig::default())
-        .with_config(OAuth2Config::default())
-        .with_config(crate::schemes::jwt::KeyCache::default())
-        .with_config(ThrottleConfig::default())
-        .with_config(crate::hosts::HostsConfig::default())
+        .default_config(BasicConfig::default())
+        .default_config(CacheConfig::default())
+        .default_config(TokenConfig::default())
+        .default_config(JwtConfig::default())
+        .default_config(SessionConfig::default())
+        .default_config(OAuth2Config::default())
+        .default_config(crate::schemes::jwt::KeyCache::default())
+        .default_config(ThrottleConfig::default())
+        .default_config(crate::hosts::HostsConfig::default())
     }
 
     /// The database connection.
@@ -358,9 +360,36 @@ pub struct AuthBuilder {
     secret_key: SecretKey,
     default_users: bool,
     credential_stores: Vec<Arc<dyn CredentialStore>>,
+    /// What the app set explicitly (a call, or a configuration type), to refuse a second
+    /// call that would silently override the first.
+    set: Vec<Setting>,
+    conflicts: Vec<String>,
+}
+
+/// One explicit builder setting, for [`AuthBuilder`]'s override check.
+#[derive(PartialEq, Eq)]
+enum Setting {
+    Call(&'static str),
+    Config(TypeId),
 }
 
 impl AuthBuilder {
+    /// Records an explicit setting; a second one of the same is a conflict that
+    /// [`AuthBuilder::build`] reports.
+    fn mark(&mut self, setting: Setting, what: impl FnOnce() -> String) {
+        if self.set.contains(&setting) {
+            self.conflicts.push(what());
+        } else {
+            self.set.push(setting);
+        }
+    }
+
+    /// A default value, which one explicit [`AuthBuilder::with_config`] may replace.
+    fn default_config<C: Any + Send + Sync>(mut self, config: C) -> Self {
+        self.configs.insert(TypeId::of::<C>(), Box::new(config));
+        self
+    }
+
     /// Registers the [`CredentialStore`] of a scheme that stores credentials (after the
     /// built-in ones), so the functions of [`crate::lifecycle`] (password change,
     /// deactivation, deletion, flushing expired records) include it. A store with the name of
@@ -381,24 +410,30 @@ impl AuthBuilder {
 
     /// Sets the default chain (a tuple of schemes, e.g. `(Basic, Token)`).
     pub fn default_chain<C: Chain>(mut self) -> Self {
+        self.mark(Setting::Call("default_chain"), || "the default chain is set twice".into());
         self.default_chain = ErasedChain::of::<C>();
         self
     }
 
     /// Sets the default permission.
     pub fn default_permission(mut self, permission: impl Permission + Send + Sync) -> Self {
+        self.mark(Setting::Call("default_permission"), || "the default permission is set twice".into());
         self.default_permission = Arc::new(permission);
         self
     }
 
     /// Sets a configuration value (a scheme's [`Scheme::Config`] or an app's own).
     pub fn with_config<C: Any + Send + Sync>(mut self, config: C) -> Self {
+        self.mark(Setting::Config(TypeId::of::<C>()), || {
+            format!("`{}` is configured twice", std::any::type_name::<C>())
+        });
         self.configs.insert(TypeId::of::<C>(), Box::new(config));
         self
     }
 
     /// Replaces the user store (an app's own user table).
     pub fn users(mut self, store: impl UserStore) -> Self {
+        self.mark(Setting::Call("users"), || "the user store is set twice".into());
         self.users = Arc::new(store);
         self.default_users = false;
         self
@@ -406,6 +441,7 @@ impl AuthBuilder {
 
     /// Sets the password hashing parameters (argon2id; never below OWASP's minimum).
     pub fn passwords(mut self, config: PasswordConfig) -> Self {
+        self.mark(Setting::Call("passwords"), || "the password settings are set twice".into());
         self.passwords = config;
         self
     }
@@ -419,8 +455,23 @@ impl AuthBuilder {
         self
     }
 
-    /// Finishes the state.
-    pub fn build(mut self) -> Auth {
+    /// Finishes the state, checking what needs no connection: no setting was made twice (a
+    /// second `users`, `default_chain`, `default_permission`, `passwords` or `with_config`
+    /// of one type would silently override the first), and the JWT settings are usable
+    /// (keys for an asymmetric algorithm). [`AuthBuilder::start`] also connects the stores.
+    ///
+    /// # Errors
+    /// [`SetupError::Conflict`] listing every setting made twice; [`SetupError::Jwt`].
+    pub fn build(self) -> Result<Auth, SetupError> {
+        if !self.conflicts.is_empty() {
+            return Err(SetupError::Conflict(self.conflicts.join("; ")));
+        }
+        let auth = self.assemble();
+        crate::schemes::jwt::check_config(&auth).map_err(SetupError::Jwt)?;
+        Ok(auth)
+    }
+
+    fn assemble(mut self) -> Auth {
         let throttle =
             self.configs.get(&TypeId::of::<ThrottleConfig>()).and_then(|c| c.downcast_ref::<ThrottleConfig>());
         let store = ThrottleStore::new(&throttle.cloned().unwrap_or_default());

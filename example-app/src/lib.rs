@@ -181,9 +181,11 @@ pub async fn build_auth(
     settings: &Settings,
 ) -> Result<Auth, auth_runtime::secret::SecretKeyError> {
     let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await?;
-    let auth = Auth::builder(db, secret).passwords(settings.passwords).settings(settings).build();
-    auth_runtime::schemes::jwt::check_config(&auth).map_err(auth_runtime::secret::SecretKeyError::Config)?;
-    Ok(auth)
+    Auth::builder(db, secret)
+        .passwords(settings.passwords)
+        .settings(settings)
+        .build()
+        .map_err(|e| auth_runtime::secret::SecretKeyError::Config(e.to_string()))
 }
 
 /// What the application needs at run time: the framework state and the session middleware

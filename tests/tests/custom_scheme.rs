@@ -96,7 +96,7 @@ async fn start(backend: Backend) -> Option<TestApp> {
         api_key: ApiKeyConfig { keys: HashMap::from([("k-alice-0123456789".into(), "alice".into())]) },
         ..Settings::default()
     };
-    let auth = Auth::builder(db.db.clone(), test_secret()).settings(&settings).build();
+    let auth = Auth::builder(db.db.clone(), test_secret()).settings(&settings).build().expect("state");
     Some(TestApp::serve_auth(db, auth, Some(routes)).await)
 }
 

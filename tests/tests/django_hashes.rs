@@ -117,7 +117,8 @@ async fn an_added_hasher_verifies_and_its_hashes_are_upgraded() {
     let auth = auth_runtime::Auth::builder(db.db.clone(), tests::test_secret())
         .settings(&example_app::Settings::default())
         .password_hasher(Reversed)
-        .build();
+        .build()
+        .expect("state");
     let app = TestApp::serve_auth(db, auth, None).await;
     let alice = app.user("alice", "placeholder", false).await;
     import_hash(&app, "alice", "reversed$terces").await;

@@ -226,7 +226,8 @@ mod unannotated_principal_follows_a_custom_default_chain {
         let auth = auth_runtime::Auth::builder(db.db.clone(), tests::test_secret())
             .settings(&example_app::Settings::default())
             .default_chain::<(auth_runtime::schemes::Token,)>()
-            .build();
+            .build()
+            .expect("state");
         let app = TestApp::serve_auth(db, auth, Some(routes)).await;
         let alice = app.user("alice", "pw", false).await;
         let (status, challenges, json) = app.get("/plain", None).await;

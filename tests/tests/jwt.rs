@@ -601,7 +601,7 @@ async fn audience_issuer_and_extra_claims() {
             m.insert("token_type".into(), json!("forged"));
             m
         }));
-        let auth = Auth::builder(db.db.clone(), secret).settings(&settings).with_config(hook).build();
+        let auth = Auth::builder(db.db.clone(), secret).settings(&settings).with_config(hook).build().expect("state");
         let app = TestApp::serve_auth(db, auth, Some(routes)).await;
         let user = app.user("alice", "pw", false).await;
         let (access, _) = create(&app, "alice", "pw").await;

@@ -13,7 +13,8 @@ async fn start(backend: Backend) -> Option<TestApp> {
     let auth = Auth::builder(db.db.clone(), test_secret())
         .settings(&example_app::Settings::default())
         .users(DbUserStore::new(db.db.clone()).login_by(LoginField::Email))
-        .build();
+        .build()
+        .expect("state");
     Some(TestApp::serve_auth(db, auth, None).await)
 }
 
