@@ -12,7 +12,7 @@ use sea_orm::DatabaseConnection;
 use crate::cache::{CacheConfig, PrincipalCache, Subject};
 use crate::error::AuthError;
 use crate::passwords::{PasswordConfig, Passwords};
-use crate::permissions::{IsAuthenticated, Permission};
+use crate::permissions::{ErasedPermission, IsAuthenticated, Permission};
 use crate::principal::User;
 use crate::scheme::{Chain, ErasedChain, Scheme};
 use crate::schemes::{Basic, BasicConfig, JwtConfig, OAuth2Config, SessionConfig, Token, TokenConfig};
@@ -33,7 +33,7 @@ struct Inner {
     passwords: Passwords,
     configs: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     default_chain: ErasedChain,
-    default_permission: Arc<dyn Permission + Send + Sync>,
+    default_permission: Arc<dyn ErasedPermission + Send + Sync>,
     secret_key: SecretKey,
     cache: PrincipalCache,
     default_users: bool,
@@ -188,7 +188,7 @@ impl Auth {
         self.0.default_chain
     }
 
-    pub(crate) fn default_permission(&self) -> &(dyn Permission + Send + Sync) {
+    pub(crate) fn default_permission(&self) -> &(dyn ErasedPermission + Send + Sync) {
         &*self.0.default_permission
     }
 
@@ -338,7 +338,7 @@ pub struct AuthBuilder {
     passwords: PasswordConfig,
     configs: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     default_chain: ErasedChain,
-    default_permission: Arc<dyn Permission + Send + Sync>,
+    default_permission: Arc<dyn ErasedPermission + Send + Sync>,
     secret_key: SecretKey,
     default_users: bool,
 }
