@@ -29,8 +29,7 @@
 //! attributes runs steps 1-3 with the settings' defaults when an extractor asks for the
 //! principal.
 
-use std::any::{Any, TypeId};
-use std::rc::Rc;
+use std::any::Any;
 
 use actix_web::dev::Payload as DevPayload;
 use actix_web::web::Payload;
@@ -112,16 +111,10 @@ where
     };
     match authenticate_and_authorize::<C, P, T>(&req, &auth, &permission, &throttles).await {
         Ok(principal) => {
-            // The settings' permission needs no copy: it lives in `Auth`.
-            let permission = if TypeId::of::<P>() == TypeId::of::<DefaultPermission>() {
-                DecidedPermission::Default
-            } else {
-                DecidedPermission::Handler(Rc::new(permission))
-            };
             req.extensions_mut().insert(Decided {
                 principal,
                 challenges: |auth| C::challenges(auth, None),
-                permission,
+                permission: DecidedPermission::of(permission),
             });
         }
         Err(e) => return e.error_response(),
@@ -166,7 +159,8 @@ pub async fn check_object_permissions<T: Any>(req: &HttpRequest, obj: &T) -> Res
     let cx = Context::new(&auth, req, done.principal.as_ref());
     let obj: &dyn Any = obj;
     let verdict = match &done.permission {
-        DecidedPermission::Handler(p) => p.check_object_boxed(&cx, obj).await?,
+        DecidedPermission::Static(p) => p.check_object_boxed(&cx, obj).await?,
+        DecidedPermission::Shared(p) => p.check_object_boxed(&cx, obj).await?,
         DecidedPermission::Default => DefaultPermission.check_object(&cx, obj).await?,
         DecidedPermission::Unchecked => match DefaultPermission.check(&cx).await? {
             Verdict::Allow => DefaultPermission.check_object(&cx, obj).await?,

@@ -126,8 +126,27 @@ pub(crate) enum DecidedPermission {
     Unchecked,
     /// The settings' permission ([`DefaultPermission`]), kept in [`Auth`].
     Default,
-    /// The handler's own (`#[permission(...)]`).
-    Handler(Rc<dyn ErasedPermission>),
+    /// The handler's own (`#[permission(...)]`), a zero-sized value (the built-ins and their
+    /// combinations): leaked, which allocates and loses nothing.
+    Static(&'static dyn ErasedPermission),
+    /// The handler's own, with data (e.g. `HasScope("write")`).
+    Shared(Rc<dyn ErasedPermission>),
+}
+
+impl DecidedPermission {
+    /// Keeps the handler's `permission` for the rest of the request; no allocation for the
+    /// settings' permission nor for a zero-sized one.
+    pub(crate) fn of<P: crate::permissions::Permission>(permission: P) -> Self {
+        if std::any::TypeId::of::<P>() == std::any::TypeId::of::<DefaultPermission>() {
+            // The settings' permission needs no copy: it lives in `Auth`.
+            DecidedPermission::Default
+        } else if size_of::<P>() == 0 && !std::mem::needs_drop::<P>() {
+            // `Box::new` of a zero-sized value does not allocate.
+            DecidedPermission::Static(Box::leak(Box::new(permission)))
+        } else {
+            DecidedPermission::Shared(Rc::new(permission))
+        }
+    }
 }
 
 /// The optional form of [`Principal`] for routes that allow anonymous requests:

@@ -1,13 +1,19 @@
 //! Permissions: composed built-ins, the user's own `Permission` types, and the 401/403
 //! split (anonymous refused: 401 with the chain's challenges in chain order; authenticated
 //! refused: 403 without `WWW-Authenticate`). Then the example app's permission-guarded
-//! routes (`/api/admin/users`, `/api/books`).
+//! routes (`/api/admin/users`, `/api/books`). Then permissions that await: request
+//! permissions reading the database, owner-only object permissions checked by the handler
+//! (`check_object_permissions`), and store faults (503, never an allow).
+
+use std::any::Any;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use auth_runtime::check_object_permissions;
 use auth_runtime::permissions::{Context, Permission};
 use auth_runtime::users::{NewUser, create_user};
 use auth_runtime::{AuthError, MaybePrincipal, Principal, authentication, permission};
 use reqwest::Method;
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tests::DEFAULT_CHALLENGES;
 use tests::{TestApp, basic, db_test};
@@ -373,10 +379,6 @@ db_test!(example_books_non_numeric_id_is_404_before_authentication, |app| {
 // (owner only), and store faults (503, never an allow)
 // ---------------------------------------------------------------------------------------
 
-use auth_runtime::check_object_permissions;
-use sea_orm::{ConnectionTrait, Statement};
-use std::any::Any;
-
 /// Runs `sql` on the app's database; `Ok(true)` when it returns a row.
 async fn exists(cx: &Context<'_>, sql: String) -> Result<bool, AuthError> {
     let db = cx.auth().db();
@@ -605,3 +607,61 @@ db_test!(object_permission_store_fault_is_503, routes = async_routes, |app| {
     assert_eq!((status, body["code"].as_str()), (503, Some("service_unavailable")), "{body}");
     assert!(challenges.is_empty());
 });
+
+/// Handlers without attributes: the settings' permission decides.
+fn default_routes(cfg: &mut web::ServiceConfig) {
+    async fn whoami(p: Principal) -> HttpResponse {
+        HttpResponse::Ok().json(json!({"user": p.username()}))
+    }
+    cfg.route("/whoami", web::get().to(whoami)).route("/notes/{id}", web::get().to(note_default));
+}
+
+/// The settings' permission may await too (kept behind a `dyn` in `Auth`, its futures boxed):
+/// `IsGranted & IsOwnerOrShared` as the default, for a handler that takes a `Principal` and one
+/// that only checks its object.
+mod async_default_permission {
+    use super::*;
+
+    async fn run(backend: tests::Backend) {
+        let Some(db) = tests::TestDb::new(backend).await else {
+            eprintln!("skipped: TEST_DATABASE_URL is not set");
+            return;
+        };
+        let auth = auth_runtime::Auth::builder(db.db.clone(), tests::test_secret())
+            .settings(&example_app::Settings::default())
+            .default_permission(auth_runtime::permissions::And(IsGranted, IsOwnerOrShared))
+            .build();
+        let app = TestApp::serve_auth(db, auth, Some(default_routes)).await;
+        let ([alice, bob, _, carl], bob_id) = notes_fixture(&app).await;
+        let (status, _, body) = app.get("/whoami", Some(&alice)).await;
+        assert_eq!((status, body), (200, json!({"user": "alice"})));
+        assert_denied(&app.get("/whoami", Some(&bob)).await, "permission_denied", "bob has no grant");
+        assert_anonymous_refused(&app.get("/whoami", None).await, &DEFAULT_CHALLENGES, "anonymous");
+        // The object check of a handler without attributes runs the chain and the settings'
+        // permission first, then its object permission.
+        let (status, _, body) = app.get("/notes/1", Some(&alice)).await;
+        assert_eq!((status, body), (200, json!({"id": 1, "body": "secret"})));
+        assert_denied(&app.get("/notes/1", Some(&bob)).await, "permission_denied", "bob: no grant");
+        assert_denied(&app.get("/notes/1", Some(&carl)).await, "permission_denied", "carl: no grant");
+        assert_anonymous_refused(&app.get("/notes/1", None).await, &DEFAULT_CHALLENGES, "anonymous");
+        // Bob with a grant passes the request, not the object: the object permission's 403.
+        app.db.db.execute_unprepared(&format!("INSERT INTO grants (user_id) VALUES ({bob_id})")).await.unwrap();
+        let (status, _, body) = app.get("/whoami", Some(&bob)).await;
+        assert_eq!((status, body), (200, json!({"user": "bob"})));
+        assert_denied(&app.get("/notes/1", Some(&bob)).await, "not_owner", "bob with a grant");
+        // A store fault in the settings' permission: 503.
+        app.db.db.execute_unprepared("DROP TABLE grants").await.unwrap();
+        let (status, _, body) = app.get("/whoami", Some(&alice)).await;
+        assert_eq!((status, body["code"].as_str()), (503, Some("service_unavailable")));
+    }
+
+    #[actix_web::rt::test]
+    async fn sqlite() {
+        run(tests::Backend::Sqlite).await;
+    }
+
+    #[actix_web::rt::test]
+    async fn postgres() {
+        run(tests::Backend::Postgres).await;
+    }
+}
