@@ -544,3 +544,144 @@ impl<P: Permission> ErasedPermission for P {
         Box::pin(self.check_object(cx, obj))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use actix_web::test::TestRequest;
+
+    use super::*;
+    use crate::principal::SchemeData;
+
+    /// A permission with fixed answers that counts its calls.
+    #[derive(Clone)]
+    struct Fixed {
+        request: Result<bool, ()>,
+        object: Result<bool, ()>,
+        calls: Rc<Cell<u32>>,
+        code: &'static str,
+    }
+
+    fn fixed(request: Result<bool, ()>, object: Result<bool, ()>, code: &'static str) -> Fixed {
+        Fixed { request, object, calls: Rc::new(Cell::new(0)), code }
+    }
+
+    impl Permission for Fixed {
+        async fn has_permission(&self, _: &Context<'_>) -> Result<bool, AuthError> {
+            self.calls.set(self.calls.get() + 1);
+            self.request.map_err(|()| AuthError::ServiceUnavailable)
+        }
+        async fn has_object_permission(&self, _: &Context<'_>, _: &dyn Any) -> Result<bool, AuthError> {
+            self.calls.set(self.calls.get() + 1);
+            self.object.map_err(|()| AuthError::ServiceUnavailable)
+        }
+        fn denial(&self, _: &Context<'_>) -> AuthError {
+            AuthError::PermissionDenied { detail: "no".into(), code: self.code, challenges: Vec::new() }
+        }
+    }
+
+    async fn auth() -> Auth {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.expect("sqlite");
+        Auth::builder(db, crate::SecretKey::new(vec![7u8; 64]).expect("secret")).build()
+    }
+
+    fn staff() -> Principal {
+        let user = User {
+            id: 1,
+            username: "root".into(),
+            email: String::new(),
+            is_staff: true,
+            is_active: true,
+            is_superuser: false,
+        };
+        Principal::for_user(user, "basic", SchemeData::Basic)
+    }
+
+    fn code(verdict: Result<Verdict, AuthError>) -> &'static str {
+        match verdict {
+            Ok(Verdict::Allow) => "allow",
+            Ok(Verdict::Deny(e)) => e.code(),
+            Err(e) => e.code(),
+        }
+    }
+
+    #[tokio::test]
+    async fn combinators_short_circuit_and_pick_drfs_denial() {
+        let (auth, req, p) = (auth().await, TestRequest::default().to_http_request(), staff());
+        let cx = Context::new(&auth, &req, Some(&p));
+        let (yes, no, b) =
+            (fixed(Ok(true), Ok(true), "a"), fixed(Ok(false), Ok(false), "a"), fixed(Ok(true), Ok(true), "b"));
+        assert_eq!(code(And(no.clone(), b.clone()).check(&cx).await), "a", "the first refusing one's");
+        assert_eq!(b.calls.get(), 0, "`A & B`: B not consulted when A refuses");
+        assert!(Or(yes.clone(), b.clone()).has_permission(&cx).await.unwrap());
+        assert_eq!(b.calls.get(), 0, "`A | B`: B not consulted when A allows");
+        let b_no = fixed(Ok(false), Ok(false), "b");
+        assert_eq!(code(Or(no.clone(), b_no.clone()).check(&cx).await), "b", "the last one's");
+        assert_eq!(code(Not(yes.clone()).check(&cx).await), "permission_denied");
+        assert_eq!(code(Not(no.clone()).check(&cx).await), "allow");
+    }
+
+    #[tokio::test]
+    async fn a_failing_permission_never_allows() {
+        let (auth, req, p) = (auth().await, TestRequest::default().to_http_request(), staff());
+        let cx = Context::new(&auth, &req, Some(&p));
+        let fault = fixed(Err(()), Err(()), "x");
+        let (yes, no) = (fixed(Ok(true), Ok(true), "a"), fixed(Ok(false), Ok(false), "a"));
+        for verdict in [
+            code(fault.clone().check(&cx).await),
+            code(Not(fault.clone()).check(&cx).await),
+            code(Or(fault.clone(), yes.clone()).check(&cx).await),
+            code(And(yes.clone(), fault.clone()).check(&cx).await),
+            code(Or(no.clone(), fault.clone()).check(&cx).await),
+            code(Not(fault.clone()).check_object(&cx, &()).await),
+            code(Or(fault.clone(), yes.clone()).check_object(&cx, &()).await),
+            code(And(yes.clone(), fault.clone()).check_object(&cx, &()).await),
+        ] {
+            assert_eq!(verdict, "service_unavailable");
+        }
+        // A refusal short-circuits before the fault, as DRF's `and` would.
+        assert_eq!(code(And(no.clone(), fault.clone()).check(&cx).await), "a");
+    }
+
+    #[tokio::test]
+    async fn object_permissions_follow_drf() {
+        let (auth, req, p) = (auth().await, TestRequest::default().to_http_request(), staff());
+        let cx = Context::new(&auth, &req, Some(&p));
+        let obj = 7_i64;
+        // DRF's OR: (A.has_permission and A.has_object_permission) or (B...). A refuses the
+        // request but would allow the object; B allows the request but not the object.
+        let a = fixed(Ok(false), Ok(true), "a");
+        let b = fixed(Ok(true), Ok(false), "b");
+        assert!(!Or(a.clone(), b.clone()).has_object_permission(&cx, &obj).await.unwrap());
+        assert_eq!(code(Or(a.clone(), b.clone()).check_object(&cx, &obj).await), "b");
+        assert!(Or(b.clone(), IsAdminUser).has_object_permission(&cx, &obj).await.unwrap());
+        // AND: both objects; the first refusing one's 403.
+        assert_eq!(code(And(b.clone(), a.clone()).check_object(&cx, &obj).await), "b");
+        assert_eq!(code(And(a.clone(), IsAuthenticated).check_object(&cx, &obj).await), "allow");
+        // NOT: `not A.has_object_permission`; the default object permission allows, so
+        // `!IsAdminUser` refuses every object (DRF's behaviour).
+        assert_eq!(code(Not(IsAdminUser).check_object(&cx, &obj).await), "permission_denied");
+        // The built-ins allow every object; the settings' permission delegates.
+        assert_eq!(code(DefaultPermission.check_object(&cx, &obj).await), "allow");
+    }
+
+    #[tokio::test]
+    async fn built_ins_decide_without_awaiting() {
+        let (auth, req, p) = (auth().await, TestRequest::default().to_http_request(), staff());
+        let cx = Context::new(&auth, &req, Some(&p));
+        let built_in = And(IsAuthenticated, Or(HasScope("write"), Not(IsAdminUser)));
+        assert_eq!(code(built_in.check_now(&cx).expect("sync")), "allow");
+        assert_eq!(code(DefaultPermission.check_now(&cx).expect("sync")), "allow");
+        let anonymous = Context::new(&auth, &req, None);
+        assert_eq!(
+            code(And(IsAuthenticated, fixed(Ok(true), Ok(true), "a")).check_now(&anonymous).expect("sync")),
+            "permission_denied"
+        );
+        assert!(
+            And(IsAuthenticated, fixed(Ok(true), Ok(true), "a")).check_now(&cx).is_none(),
+            "a custom permission awaits"
+        );
+    }
+}
