@@ -355,7 +355,11 @@ impl AuthBuilder {
         self
     }
 
-    /// Sets the default permission.
+    /// Sets the default permission: the one of handlers without `#[permission]` and of the
+    /// [`crate::Principal`] extractor ([`crate::permissions::DefaultPermission`]), used for
+    /// object permissions too. It is kept behind a `dyn`: the built-ins and their
+    /// combinations are checked without allocating; a permission of the app's own that
+    /// awaits has its future boxed once per request.
     pub fn default_permission(mut self, permission: impl Permission + Send + Sync) -> Self {
         self.default_permission = Arc::new(permission);
         self
