@@ -167,7 +167,7 @@ pub(crate) fn handler(spec: &HandlerSpec, f: ItemFn) -> TokenStream {
     };
     let throttles = throttles(spec.throttles.as_deref());
     let run = quote_spanned! {span=>
-        ::auth_runtime::__private::run_throttled::<#chain, _, _, _, _>(#req, #payload, #permission, #throttles, #inner)
+        ::auth_runtime::pipeline::run_throttled::<#chain, _, _, _, _>(#req, #payload, #permission, #throttles, #inner)
             .await
     };
 

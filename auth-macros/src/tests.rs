@@ -221,7 +221,7 @@ fn authentication_wraps_the_handler() {
             __auth_payload: ::auth_runtime::__private::actix_web::web::Payload,
         ) -> ::auth_runtime::__private::actix_web::HttpResponse {
             async fn __auth_inner(body: String) -> String { body }
-            ::auth_runtime::__private::run_throttled::<(::auth_runtime::schemes::Basic,), _, _, _, _>(
+            ::auth_runtime::pipeline::run_throttled::<(::auth_runtime::schemes::Basic,), _, _, _, _>(
                 __auth_req,
                 __auth_payload,
                 ::auth_runtime::permissions::DefaultPermission,
@@ -270,7 +270,7 @@ fn the_sibling_attribute_is_handed_the_arguments() {
 #[test]
 fn sibling_attributes_make_one_wrapper_in_either_order() {
     let expected_call = text(quote! {
-        ::auth_runtime::__private::run_throttled::<(::auth_runtime::schemes::Token, ::auth_runtime::schemes::Basic,), _, _, _, _>(
+        ::auth_runtime::pipeline::run_throttled::<(::auth_runtime::schemes::Token, ::auth_runtime::schemes::Basic,), _, _, _, _>(
             __auth_req,
             __auth_payload,
             {
@@ -582,7 +582,7 @@ fn throttle_errors() {
 /// The expected `run_throttled` call of a wrapper, from its parts.
 fn run_call(chain: TokenStream, permission: TokenStream, throttles: TokenStream) -> String {
     text(quote! {
-        ::auth_runtime::__private::run_throttled::<#chain, _, _, _, _>(
+        ::auth_runtime::pipeline::run_throttled::<#chain, _, _, _, _>(
             __auth_req,
             __auth_payload,
             #permission,
@@ -609,7 +609,7 @@ fn throttle_alone_uses_the_default_chain_and_permission() {
             __auth_payload: ::auth_runtime::__private::actix_web::web::Payload,
         ) -> ::auth_runtime::__private::actix_web::HttpResponse {
             async fn __auth_inner() {}
-            ::auth_runtime::__private::run_throttled::<::auth_runtime::__private::DefaultChain, _, _, _, _>(
+            ::auth_runtime::pipeline::run_throttled::<::auth_runtime::__private::DefaultChain, _, _, _, _>(
                 __auth_req,
                 __auth_payload,
                 ::auth_runtime::permissions::DefaultPermission,

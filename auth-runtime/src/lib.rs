@@ -7,7 +7,10 @@
 //!   tokens of the built-in OAuth2 authorization server, [`endpoints::oauth2`]).
 //! - Chain: `#[authentication(Basic, Token)]` on a handler, or the default chain declared by
 //!   `#[derive(AuthSettings)]`; see [`scheme`].
-//! - Permissions: `#[permission(IsAuthenticated & IsAdminUser)]`; see [`permissions`].
+//! - Permissions: `#[permission(IsAuthenticated & IsAdminUser)]`, object permissions with
+//!   [`check_object_permissions`]; see [`permissions`].
+//! - The pipeline run before a handler (authentication, permission, throttles, then the
+//!   handler's extractors): [`pipeline`].
 //! - The principal: the [`Principal`] and [`MaybePrincipal`] extractors.
 //! - State: [`Auth`], built from the settings and registered with `App::app_data`.
 //! - Storage: sea-orm entities and [`migrations`] for SQLite and PostgreSQL, opened with
@@ -33,6 +36,7 @@ pub mod migrations;
 pub mod mount;
 pub mod passwords;
 pub mod permissions;
+pub mod pipeline;
 pub mod principal;
 pub mod reads;
 pub mod scheme;
@@ -55,6 +59,7 @@ pub use error::AuthError;
 pub use error::SetupError;
 pub use hosts::HostsConfig;
 pub use mount::Framework;
+pub use pipeline::check_object_permissions;
 pub use principal::{MaybePrincipal, Principal, SchemeData, User};
 pub use scheme::{Chain, Outcome, Scheme};
 pub use schemes::{BasicConfig, JwtConfig, OAuth2Config, SessionConfig, TokenConfig};

@@ -2,13 +2,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
 use crate::error::AuthError;
-use crate::permissions::DefaultPermission;
+use crate::permissions::{DefaultPermission, ErasedPermission};
 use crate::scheme::{Chain, DefaultChain};
 use crate::state::Auth;
 
@@ -159,6 +160,38 @@ pub(crate) struct Decided {
     pub(crate) principal: Option<Principal>,
     /// The challenges of the chain that decided, for a 401 when a [`Principal`] is required.
     pub(crate) challenges: fn(&Auth) -> Vec<String>,
+    /// The permission that was checked, for [`crate::pipeline::check_object_permissions`].
+    pub(crate) permission: DecidedPermission,
+}
+
+/// Which permission the pipeline checked for a request.
+#[derive(Clone)]
+pub(crate) enum DecidedPermission {
+    /// None: only the chain ran (for [`MaybePrincipal`] without attributes).
+    Unchecked,
+    /// The settings' permission ([`DefaultPermission`]), kept in [`Auth`].
+    Default,
+    /// The handler's own (`#[permission(...)]`), a zero-sized value (the built-ins and their
+    /// combinations): leaked, which allocates and loses nothing.
+    Static(&'static dyn ErasedPermission),
+    /// The handler's own, with data (e.g. `HasScope("write")`).
+    Shared(Rc<dyn ErasedPermission>),
+}
+
+impl DecidedPermission {
+    /// Keeps the handler's `permission` for the rest of the request; no allocation for the
+    /// settings' permission nor for a zero-sized one.
+    pub(crate) fn of<P: crate::permissions::Permission>(permission: P) -> Self {
+        if std::any::TypeId::of::<P>() == std::any::TypeId::of::<DefaultPermission>() {
+            // The settings' permission needs no copy: it lives in `Auth`.
+            DecidedPermission::Default
+        } else if size_of::<P>() == 0 && !std::mem::needs_drop::<P>() {
+            // `Box::new` of a zero-sized value does not allocate.
+            DecidedPermission::Static(Box::leak(Box::new(permission)))
+        } else {
+            DecidedPermission::Shared(Rc::new(permission))
+        }
+    }
 }
 
 /// The optional form of [`Principal`] for routes that allow anonymous requests:
@@ -173,13 +206,13 @@ fn decided(req: &HttpRequest) -> Option<Decided> {
 
 /// Runs the settings' default chain for a handler that carries no annotation. `permission`:
 /// whether the default permission applies (for [`Principal`]) or not (for [`MaybePrincipal`]).
-async fn decide_default(req: &HttpRequest, permission: bool) -> Result<Decided, AuthError> {
+pub(crate) async fn decide_default(req: &HttpRequest, permission: bool) -> Result<Decided, AuthError> {
     if let Some(done) = decided(req) {
         return Ok(done);
     }
     let auth = Auth::from_request_ref(req)?;
     let principal = if permission {
-        crate::__private::authenticate_and_authorize::<DefaultChain, _, _>(
+        crate::pipeline::authenticate_and_authorize::<DefaultChain, _, _>(
             req,
             &auth,
             &DefaultPermission,
@@ -189,7 +222,11 @@ async fn decide_default(req: &HttpRequest, permission: bool) -> Result<Decided, 
     } else {
         <DefaultChain as Chain>::authenticate(req, &auth).await?
     };
-    let done = Decided { principal, challenges: |auth| DefaultChain::challenges(auth, None) };
+    let done = Decided {
+        principal,
+        challenges: |auth| DefaultChain::challenges(auth, None),
+        permission: if permission { DecidedPermission::Default } else { DecidedPermission::Unchecked },
+    };
     req.extensions_mut().insert(done.clone());
     Ok(done)
 }

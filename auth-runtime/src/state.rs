@@ -13,7 +13,7 @@ use crate::cache::{CacheConfig, PrincipalCache, Subject};
 use crate::error::{AuthError, SetupError};
 use crate::lifecycle::CredentialStore;
 use crate::passwords::{PasswordConfig, PasswordHasher, Passwords};
-use crate::permissions::{IsAuthenticated, Permission};
+use crate::permissions::{ErasedPermission, IsAuthenticated, Permission};
 use crate::principal::User;
 use crate::scheme::{Chain, ErasedChain, Scheme};
 use crate::schemes::{Basic, BasicConfig, JwtConfig, OAuth2Config, SessionConfig, Token, TokenConfig};
@@ -34,7 +34,7 @@ struct Inner {
     passwords: Passwords,
     configs: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     default_chain: ErasedChain,
-    default_permission: Arc<dyn Permission + Send + Sync>,
+    default_permission: Arc<dyn ErasedPermission + Send + Sync>,
     secret_key: SecretKey,
     cache: PrincipalCache,
     default_users: bool,
@@ -205,7 +205,7 @@ impl Auth {
         self.0.default_chain
     }
 
-    pub(crate) fn default_permission(&self) -> &(dyn Permission + Send + Sync) {
+    pub(crate) fn default_permission(&self) -> &(dyn ErasedPermission + Send + Sync) {
         &*self.0.default_permission
     }
 
@@ -356,7 +356,7 @@ pub struct AuthBuilder {
     password_hashers: Vec<Arc<dyn PasswordHasher>>,
     configs: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     default_chain: ErasedChain,
-    default_permission: Arc<dyn Permission + Send + Sync>,
+    default_permission: Arc<dyn ErasedPermission + Send + Sync>,
     secret_key: SecretKey,
     default_users: bool,
     credential_stores: Vec<Arc<dyn CredentialStore>>,
@@ -415,7 +415,11 @@ impl AuthBuilder {
         self
     }
 
-    /// Sets the default permission.
+    /// Sets the default permission: the one of handlers without `#[permission]` and of the
+    /// [`crate::Principal`] extractor ([`crate::permissions::DefaultPermission`]), used for
+    /// object permissions too. It is kept behind a `dyn`: the built-ins and their
+    /// combinations are checked without allocating; a permission of the app's own that
+    /// awaits has its future boxed once per request.
     pub fn default_permission(mut self, permission: impl Permission + Send + Sync) -> Self {
         self.mark(Setting::Call("default_permission"), || "the default permission is set twice".into());
         self.default_permission = Arc::new(permission);

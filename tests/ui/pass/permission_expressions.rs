@@ -1,14 +1,18 @@
 //! The permission grammar: `&`, `|`, `!`, parentheses, built-ins without
 //! imports, and the user's own permissions by name, path or call.
-use actix_web::{App, HttpRequest, get};
-use auth_runtime::permissions::Permission;
-use auth_runtime::{Principal, permission};
+use actix_web::{App, get};
+use auth_runtime::permissions::{Context, Permission};
+use auth_runtime::{AuthError, permission};
 
 struct IsOwner;
 
 impl Permission for IsOwner {
-    fn has_permission(&self, req: &HttpRequest, principal: Option<&Principal>) -> bool {
-        principal.and_then(|p| p.username()) == req.match_info().get("user")
+    async fn has_permission(&self, cx: &Context<'_>) -> Result<bool, AuthError> {
+        Ok(cx.principal().and_then(|p| p.username()) == cx.request().match_info().get("user"))
+    }
+
+    async fn has_object_permission(&self, cx: &Context<'_>, obj: &dyn std::any::Any) -> Result<bool, AuthError> {
+        Ok(obj.downcast_ref::<String>().map(String::as_str) == cx.principal().and_then(|p| p.username()))
     }
 }
 
@@ -18,8 +22,8 @@ mod perms {
     pub struct HasScope(pub &'static str);
 
     impl Permission for HasScope {
-        fn has_permission(&self, _: &HttpRequest, principal: Option<&Principal>) -> bool {
-            principal.is_some() && !self.0.is_empty()
+        fn has_permission(&self, cx: &Context<'_>) -> impl Future<Output = Result<bool, AuthError>> {
+            std::future::ready(Ok(cx.principal().is_some() && !self.0.is_empty()))
         }
     }
 }

@@ -6,12 +6,11 @@ use auth_runtime::{AuthSettings, BasicConfig, TokenConfig};
 struct IsStaffOnWeekdays;
 
 impl Permission for IsStaffOnWeekdays {
-    fn has_permission(
+    async fn has_permission(
         &self,
-        _: &actix_web::HttpRequest,
-        principal: Option<&auth_runtime::Principal>,
-    ) -> bool {
-        principal.is_some_and(|p| p.is_staff())
+        cx: &auth_runtime::permissions::Context<'_>,
+    ) -> Result<bool, auth_runtime::AuthError> {
+        Ok(cx.principal().is_some_and(|p| p.is_staff()))
     }
 }
 
