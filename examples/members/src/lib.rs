@@ -5,8 +5,10 @@
 //! - [`members`]: the table and [`members::MemberStore`], the framework's `UserStore`.
 //! - [`api_key`]: the [`api_key::ApiKey`] scheme and its `CredentialStore`.
 //! - [`notes`]: `GET`/`PUT /v1/notes/{id}` and the [`notes::IsOwner`] rule.
-//! - [`throttle`]: [`throttle::PerRole`].
+//! - [`throttle`]: the [`throttle::PerRole`] throttle.
 //! - Here: [`Settings`], [`connect`], [`build_state`], [`app`] and [`routes`].
+
+#![warn(missing_docs)]
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
