@@ -50,8 +50,9 @@ async fn fresh_postgres_database() -> Option<String> {
             return None;
         }
     };
+    // `authtest_` like the framework's tests: CI drops those left behind.
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let name = format!("members_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), nanos);
+    let name = format!("authtest_members_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), nanos);
     let admin = Database::connect(&server).await.expect("connect TEST_DATABASE_URL");
     admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
     admin.close().await.ok();
@@ -384,3 +385,48 @@ both_backends!(
     change_password_revokes_api_keys_and_tokens_sqlite,
     change_password_revokes_api_keys_and_tokens_postgres
 );
+
+/// The CLI of the README: `create-member` (password on stdin) and `create-api-key` (the key
+/// on stdout), then the key works against a server on the same database.
+#[actix_web::rt::test]
+async fn cli_creates_member_and_api_key_sqlite() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("members.sqlite3").display());
+    let bin = env!("CARGO_BIN_EXE_members-example");
+    let mut child = Command::new(bin)
+        .args(["--database-url", &url, "create-member", "Erin@Example.com", "--role", "admin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"erin-pass-1\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let out = Command::new(bin).args(["--database-url", &url, "create-api-key", "erin@example.com"]).output().unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("mk_") && key.len() == 67, "{key}");
+    let unknown = Command::new(bin).args(["--database-url", &url, "create-api-key", "nobody@example.com"]).output();
+    assert!(!unknown.unwrap().status.success());
+
+    let db = connect(&url).await.unwrap();
+    let state = build_state(db, &Settings::default()).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server =
+        HttpServer::new(move || app(state.clone())).workers(1).disable_signals().listen(listener).unwrap().run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let me: Value = reqwest::Client::new()
+        .get(format!("{base}/v1/me"))
+        .header("X-Api-Key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me, json!({"email": "erin@example.com", "display_name": "Erin", "role": "admin", "scheme": "api_key"}));
+    handle.stop(true).await;
+}
