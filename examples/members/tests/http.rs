@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use actix_web::HttpServer;
 use auth_runtime::throttling::Rate;
+use auth_runtime::users::{NewUser, create_user, list_users};
 use auth_runtime::{Auth, lifecycle};
 use base64::Engine;
 use members_example::members::{CreateMemberError, Role, create_member};
@@ -378,6 +379,22 @@ async fn lifecycle_revokes(backend: Backend) {
     assert_eq!(app.get("/v1/me", &[("X-Api-Key", &bob_key)]).await.status, 200);
     lifecycle::delete_user(&app.auth, "bob@example.com").await.unwrap();
     assert_eq!(app.get("/v1/me", &[("X-Api-Key", &bob_key)]).await.status, 401);
+
+    // The framework's own `create_user` goes through MemberStore too (staff: admin).
+    let new = NewUser {
+        username: "Frank@example.com".into(),
+        password: "frank-pass-1".into(),
+        is_staff: true,
+        ..NewUser::default()
+    };
+    create_user(&app.auth, new).await.unwrap();
+    let r = app.get("/v1/me", &[("Authorization", &basic("frank@example.com", "frank-pass-1"))]).await;
+    assert_eq!(
+        (r.status, r.body["role"].as_str(), r.body["display_name"].as_str()),
+        (200, Some("admin"), Some("frank"))
+    );
+    let emails: Vec<String> = list_users(&app.auth).await.unwrap().into_iter().map(|u| u.email).collect();
+    assert_eq!(emails, ["alice@example.com", "frank@example.com"]);
     app.stop().await;
 }
 both_backends!(
