@@ -584,7 +584,7 @@ mod tests {
 
     async fn auth() -> Auth {
         let db = sea_orm::Database::connect("sqlite::memory:").await.expect("sqlite");
-        Auth::builder(db, crate::SecretKey::new(vec![7u8; 64]).expect("secret")).build()
+        Auth::builder(db, crate::SecretKey::new(vec![7u8; 64]).expect("secret")).build().expect("state")
     }
 
     fn staff() -> Principal {
@@ -595,6 +595,7 @@ mod tests {
             is_staff: true,
             is_active: true,
             is_superuser: false,
+            fields: Default::default(),
         };
         Principal::for_user(user, "basic", SchemeData::Basic)
     }

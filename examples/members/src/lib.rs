@@ -13,12 +13,11 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpResponse, web};
-use auth_runtime::http::{self as auth_http, not_allowed};
-use auth_runtime::sessions::Sessions;
+use auth_runtime::http::not_allowed;
 use auth_runtime::throttling::Rate;
 use auth_runtime::{
-    Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, Principal, SecretKey, SessionConfig, ThrottleConfig,
-    TokenConfig, authentication,
+    Auth, AuthError, AuthSettings, BasicConfig, EndpointsConfig, JwtConfig, Principal, SecretKey, SessionConfig,
+    ThrottleConfig, TokenConfig, authentication,
 };
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
@@ -58,6 +57,9 @@ pub struct Settings {
     /// Rates; [`throttle::PerRole`] reads `scopes["role:<role>"]`.
     #[auth(throttle)]
     pub throttle: ThrottleConfig,
+    /// The framework's JSON endpoints under `/v1/auth`; no HTML login page, no OAuth2.
+    #[auth(endpoints)]
+    pub endpoints: EndpointsConfig,
     /// At least 32 bytes; generated and kept in the database when `None`.
     pub secret_key: Option<String>,
 }
@@ -77,6 +79,7 @@ impl Default for Settings {
                 scopes: [("role:reader".into(), rate(60, 60)), ("role:editor".into(), rate(600, 60))].into(),
                 ..ThrottleConfig::default()
             },
+            endpoints: EndpointsConfig { api: Some("/v1/auth".into()), login_page: None, oauth2: None },
             secret_key: std::env::var("AUTH_SECRET_KEY").ok(),
         }
     }
@@ -104,31 +107,27 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, sea_orm::DbErr> {
     Ok(db)
 }
 
-/// The framework state and the session middleware.
-#[derive(Clone)]
-pub struct AppState {
-    /// The framework state, with [`MemberStore`] and [`ApiKeyCredentials`].
-    pub auth: Auth,
-    /// The session middleware.
-    pub sessions: Sessions,
-}
+/// The framework, started: its state and its session middleware.
+pub type AppState = auth_runtime::Framework;
 
-/// Builds the framework state on `db`: members as users, API keys revoked by the lifecycle.
+/// Starts the framework on `db`: members as users, API keys revoked by the lifecycle, the
+/// configuration checked and the stores connected.
 ///
 /// # Errors
-/// A message when the secret key or the session store is unusable.
+/// A message when the secret key, the settings or the session store is unusable.
 pub async fn build_state(db: DatabaseConnection, settings: &Settings) -> Result<AppState, String> {
     let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await.map_err(|e| e.to_string())?;
-    let auth = Auth::builder(db.clone(), secret)
+    Auth::builder(db.clone(), secret)
         .settings(settings)
         .users(MemberStore::new(db))
         .credentials(ApiKeyCredentials)
-        .build();
-    let sessions = Sessions::new(&auth).await?;
-    Ok(AppState { auth, sessions })
+        .start()
+        .await
+        .map_err(|e| e.to_string())
 }
 
-/// The application: [`routes`], JSON errors, sessions, and the framework's HTTP edge.
+/// The application: the framework mounted (its endpoints under `/v1/auth`, JSON errors,
+/// sessions, the HTTP edge) with [`routes`].
 pub fn app(
     state: AppState,
 ) -> App<
@@ -140,41 +139,18 @@ pub fn app(
         InitError = (),
     >,
 > {
-    App::new()
-        .app_data(state.auth)
-        .app_data(auth_http::json_config(auth_http::DEFAULT_BODY_LIMIT))
-        .app_data(auth_http::path_config())
-        .configure(routes)
-        .default_service(web::to(auth_http::not_found))
-        .wrap(state.sessions)
-        .wrap(auth_http::json_errors())
-        .wrap(actix_web::middleware::from_fn(auth_http::edge))
+    auth_runtime::mount::app(&state, routes)
 }
 
-/// `/v1/auth/...` (the framework's endpoints), `/v1/me` and `/v1/notes`.
+/// `/v1/me` and `/v1/notes` (the framework's endpoints are mounted by [`app`] under the
+/// settings' `endpoints` prefixes: `/v1/auth`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
         web::resource(path).default_service(not_allowed(allow))
     }
-    cfg.service(
-        web::scope("/v1/auth")
-            .configure(auth_runtime::endpoints::token_routes)
-            .configure(auth_runtime::endpoints::jwt_routes)
-            .configure(session_routes),
-    )
-    .service(resource("/v1/me", "GET").get(me))
-    .service(resource("/v1/notes", "GET, POST").get(notes::list).post(notes::create))
-    .service(resource("/v1/notes/{id:[0-9]+}", "GET, PUT").get(notes::get).put(notes::update));
-}
-
-/// The framework's session endpoints, relative to the enclosing scope: `GET /csrf`,
-/// `POST /login`, `POST /logout` (`endpoints::session_routes` mounts them at fixed
-/// `/api/auth/...` paths, so they are registered one by one here).
-fn session_routes(cfg: &mut web::ServiceConfig) {
-    use auth_runtime::endpoints::session;
-    cfg.service(web::resource("/csrf").get(session::csrf).default_service(not_allowed("GET")))
-        .service(web::resource("/login").post(session::login).default_service(not_allowed("POST")))
-        .service(web::resource("/logout").post(session::logout).default_service(not_allowed("POST")));
+    cfg.service(resource("/v1/me", "GET").get(me))
+        .service(resource("/v1/notes", "GET, POST").get(notes::list).post(notes::create))
+        .service(resource("/v1/notes/{id:[0-9]+}", "GET, PUT").get(notes::get).put(notes::update));
 }
 
 /// `GET /v1/me`: `{"email", "display_name", "role", "scheme"}` for any scheme of the app.

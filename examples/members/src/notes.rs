@@ -1,8 +1,11 @@
 //! The notes resource: any member may read a note, only its owner may change it.
 
-use actix_web::{HttpResponse, web};
+use std::any::Any;
+
+use actix_web::{HttpRequest, HttpResponse, web};
 use auth_runtime::http::JsonObject;
-use auth_runtime::{Auth, AuthError, Principal, authentication, throttle};
+use auth_runtime::permissions::{Context, Permission};
+use auth_runtime::{Auth, AuthError, Principal, authentication, check_object_permissions, permission, throttle};
 use sea_orm::ActiveValue::Set;
 use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
@@ -33,26 +36,20 @@ pub mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The owner-only rule (DRF's `IsOwnerOrReadOnly`, write half).
-///
-/// TODO(object-permission): today's `Permission` trait is synchronous and sees no object
-/// (only the request and the principal), so the rule runs in the handler once the note is
-/// loaded. When `has_object_permission` lands, implement it for `IsOwner` with the body of
-/// [`IsOwner::check`], put `IsOwner` in the handler's `#[permission(...)]` and delete the
-/// call in [`update`].
+/// The owner-only rule (DRF's `IsOwnerOrReadOnly`, write half): any member may make the
+/// request; only the owner passes for the note itself, checked by
+/// [`auth_runtime::check_object_permissions`] once the handler has loaded it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IsOwner;
 
-impl IsOwner {
-    /// `Ok` when `principal` owns `note`; 403 `permission_denied` otherwise.
-    ///
-    /// # Errors
-    /// 403 for any member but the owner.
-    pub fn check(principal: &Principal, note: &entity::Model) -> Result<(), AuthError> {
-        match &principal.user {
-            Some(user) if user.id == note.owner_id => Ok(()),
-            _ => Err(AuthError::permission_denied()),
-        }
+impl Permission for IsOwner {
+    async fn has_permission(&self, cx: &Context<'_>) -> Result<bool, AuthError> {
+        Ok(cx.principal().is_some())
+    }
+
+    async fn has_object_permission(&self, cx: &Context<'_>, obj: &dyn Any) -> Result<bool, AuthError> {
+        // Objects come as `&dyn Any` (DRF's `obj`): a type this rule does not know is refused.
+        Ok(obj.downcast_ref::<entity::Model>().is_some_and(|note| cx.user().is_some_and(|u| u.id == note.owner_id)))
     }
 }
 
@@ -112,14 +109,15 @@ pub async fn get(auth: Auth, _: Principal, id: web::Path<i64>) -> Result<HttpRes
 /// `PUT /v1/notes/{id}` `{"body"}`: the owner only (403 for other members, 401 anonymous,
 /// 404 for no such note).
 #[authentication(Token, ApiKey)]
+#[permission(IsOwner)]
 pub async fn update(
+    req: HttpRequest,
     auth: Auth,
-    principal: Principal,
     id: web::Path<i64>,
     body: JsonObject<NoteBody>,
 ) -> Result<HttpResponse, AuthError> {
     let note = find(&auth, id.into_inner()).await?;
-    IsOwner::check(&principal, &note)?; // TODO(object-permission): `#[permission(IsOwner)]`
+    check_object_permissions(&req, &note).await?;
     let mut active: entity::ActiveModel = note.into();
     active.body = Set(valid(body.into_inner())?);
     Ok(HttpResponse::Ok().json(active.update(auth.db()).await?))
