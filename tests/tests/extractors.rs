@@ -213,19 +213,31 @@ db_test!(principal_on_an_allow_any_handler_still_requires_authentication, routes
     assert_eq!((status, json), (200, json!({"username": "alice"})));
 });
 
-/// A default chain of Token alone (state built with the builder, then the default chain
-/// replaced): an unannotated handler follows it.
+/// A default chain of Token alone (settings of the app's own): an unannotated handler follows
+/// it. Replacing the example settings' chain with a second `default_chain` call would be a
+/// silent override, which the builder refuses.
 mod unannotated_principal_follows_a_custom_default_chain {
     use super::*;
+
+    #[derive(auth_runtime::AuthSettings, Clone, Default)]
+    #[auth(chain(Token))]
+    struct TokenOnly {
+        #[auth(token)]
+        token: auth_runtime::TokenConfig,
+    }
 
     async fn run(backend: tests::Backend) {
         let Some(db) = tests::TestDb::new(backend).await else {
             eprintln!("skipped: TEST_DATABASE_URL is not set");
             return;
         };
-        let auth = auth_runtime::Auth::builder(db.db.clone(), tests::test_secret())
+        let twice = auth_runtime::Auth::builder(db.db.clone(), tests::test_secret())
             .settings(&example_app::Settings::default())
             .default_chain::<(auth_runtime::schemes::Token,)>()
+            .build();
+        assert!(matches!(twice, Err(auth_runtime::SetupError::Conflict(_))), "{:?}", twice.err());
+        let auth = auth_runtime::Auth::builder(db.db.clone(), tests::test_secret())
+            .settings(&TokenOnly::default())
             .build()
             .expect("state");
         let app = TestApp::serve_auth(db, auth, Some(routes)).await;
