@@ -84,6 +84,27 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// True when `token` is shaped like a compact JWS: three dot-separated base64url segments,
+/// the first two non-empty (the signature may be empty, as in `alg: none`, and is then
+/// rejected here rather than passed on).
+pub fn is_jwt_shaped(token: &[u8]) -> bool {
+    let b64url = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+    let parts: Vec<&[u8]> = token.split(|b| *b == b'.').collect();
+    parts.len() == 3 && !parts[0].is_empty() && !parts[1].is_empty() && parts.iter().all(|p| p.iter().all(b64url))
+}
+
+/// An RFC 6750 section 3 challenge: `Bearer realm="api"`, plus `error="invalid_token"` and
+/// `error_description` for a rejection (403 scope errors say `insufficient_scope`).
+pub fn bearer_challenge(keyword: &str, realm: &str, rejection: Option<&crate::error::AuthError>) -> String {
+    match rejection {
+        None => format!("{keyword} realm={}", quote(realm)),
+        Some(e) => {
+            let error = if e.code() == "insufficient_scope" { "insufficient_scope" } else { "invalid_token" };
+            format!("{keyword} realm={}, error=\"{error}\", error_description={}", quote(realm), quote(&e.to_string()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

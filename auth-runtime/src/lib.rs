@@ -39,6 +39,7 @@ pub mod permissions;
 pub mod pipeline;
 pub mod principal;
 pub mod reads;
+pub mod revocation;
 pub mod scheme;
 pub mod schemes;
 pub mod secret;

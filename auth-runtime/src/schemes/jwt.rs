@@ -23,12 +23,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::OnConflict;
 use serde_json::{Map, Value};
 
 use crate::cache::Subject;
 use crate::error::AuthError;
-use crate::header::{Authorization, Credentials, quote};
+use crate::header::{Authorization, Credentials};
 use crate::principal::{Principal, SchemeData, User};
 use crate::scheme::{Outcome, Scheme};
 use crate::state::Auth;
@@ -291,14 +290,7 @@ pub fn invalid(detail: &'static str) -> AuthError {
     AuthError::AuthenticationFailed { detail: detail.into(), code: "token_not_valid", challenges: Vec::new() }
 }
 
-/// True when `token` is shaped like a compact JWS: three dot-separated base64url segments,
-/// the first two non-empty (the signature may be empty, as in `alg: none`, and is then
-/// rejected here rather than passed on).
-pub fn is_jwt_shaped(token: &[u8]) -> bool {
-    let b64url = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
-    let parts: Vec<&[u8]> = token.split(|b| *b == b'.').collect();
-    parts.len() == 3 && !parts[0].is_empty() && !parts[1].is_empty() && parts.iter().all(|p| p.iter().all(b64url))
-}
+pub use crate::header::{bearer_challenge, is_jwt_shaped};
 
 fn now_secs() -> u64 {
     u64::try_from(Utc::now().timestamp()).unwrap_or(0)
@@ -522,38 +514,14 @@ pub mod entity {
         impl ActiveModelBehavior for ActiveModel {}
     }
 
-    /// `auth_revocations`: per-user "revoke all": tokens issued before `not_before` are refused.
-    pub mod revocation {
-        use sea_orm::entity::prelude::*;
-
-        /// A user's revocation time.
-        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-        #[sea_orm(table_name = "auth_revocations")]
-        pub struct Model {
-            /// The user.
-            #[sea_orm(primary_key, auto_increment = false)]
-            pub user_id: i64,
-            /// Tokens with `iat` before this (seconds since the epoch) are refused.
-            pub not_before: i64,
-            /// Sessions logged in before this (milliseconds since the epoch) are ended.
-            pub sessions_not_before: i64,
-        }
-
-        /// No relations.
-        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-        pub enum Relation {}
-
-        impl ActiveModelBehavior for ActiveModel {}
-    }
+    /// `auth_revocations`: per-user revocation times (see [`crate::revocation`]).
+    pub use crate::revocation::entity as revocation;
 }
 
-use entity::{refresh, revocation};
+use entity::refresh;
 
-/// The user's revocation time in seconds (0 when never revoked).
-async fn not_before(db: &DatabaseConnection, user_id: i64) -> Result<u64, AuthError> {
-    let row = revocation::Entity::find_by_id(user_id).one(db).bounded().await?;
-    Ok(row.map_or(0, |r| u64::try_from(r.not_before).unwrap_or(0)))
-}
+use crate::revocation::tokens_not_before as not_before;
+pub use crate::revocation::{revoke_sessions, sessions_not_before};
 
 /// Revokes every JWT (access, refresh, sliding) of a user issued up to now: tokens whose
 /// `iat` is before the next whole second are refused from now on, and tokens issued later
@@ -563,16 +531,7 @@ async fn not_before(db: &DatabaseConnection, user_id: i64) -> Result<u64, AuthEr
 /// 503 on a store failure.
 pub async fn revoke_all(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
     let db = auth.db();
-    let next_second = Utc::now().timestamp() + 1;
-    revocation::Entity::insert(revocation::ActiveModel {
-        user_id: Set(user_id),
-        not_before: Set(next_second),
-        sessions_not_before: Set(0),
-    })
-    .on_conflict(OnConflict::column(revocation::Column::UserId).update_column(revocation::Column::NotBefore).to_owned())
-    .exec(db)
-    .bounded()
-    .await?;
+    crate::revocation::revoke_tokens(db, user_id).await?;
     refresh::Entity::update_many()
         .col_expr(refresh::Column::BlacklistedAt, Expr::value(Utc::now()))
         .filter(refresh::Column::UserId.eq(user_id))
@@ -582,37 +541,6 @@ pub async fn revoke_all(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
         .await?;
     auth.revoked(Subject::User(user_id)).await;
     Ok(())
-}
-
-/// Ends the sessions of a user logged in before `at_ms` (milliseconds since the epoch), in
-/// any session store (the Session scheme checks this time on each request).
-///
-/// # Errors
-/// 503 on a store failure.
-pub async fn revoke_sessions(auth: &Auth, user_id: i64, at_ms: i64) -> Result<(), AuthError> {
-    let db = auth.db();
-    revocation::Entity::insert(revocation::ActiveModel {
-        user_id: Set(user_id),
-        not_before: Set(0),
-        sessions_not_before: Set(at_ms),
-    })
-    .on_conflict(
-        OnConflict::column(revocation::Column::UserId).update_column(revocation::Column::SessionsNotBefore).to_owned(),
-    )
-    .exec(db)
-    .bounded()
-    .await?;
-    auth.revoked(Subject::User(user_id)).await;
-    Ok(())
-}
-
-/// The time (milliseconds since the epoch) before which the user's sessions are ended; 0
-/// when never.
-///
-/// # Errors
-/// 503 on a store failure.
-pub async fn sessions_not_before(db: &DatabaseConnection, user_id: i64) -> Result<i64, AuthError> {
-    Ok(revocation::Entity::find_by_id(user_id).one(db).bounded().await?.map_or(0, |r| r.sessions_not_before))
 }
 
 /// Deletes refresh records whose tokens have expired; returns how many. Blacklisted but
@@ -913,18 +841,6 @@ impl Scheme for Jwt {
         let keyword =
             auth.config::<JwtConfig>().and_then(|c| c.auth_header_types.first()).map_or("Bearer", String::as_str);
         Some(bearer_challenge(keyword, realm, rejection))
-    }
-}
-
-/// An RFC 6750 section 3 challenge: `Bearer realm="api"`, plus `error="invalid_token"` and
-/// `error_description` for a rejection (403 scope errors say `insufficient_scope`).
-pub fn bearer_challenge(keyword: &str, realm: &str, rejection: Option<&AuthError>) -> String {
-    match rejection {
-        None => format!("{keyword} realm={}", quote(realm)),
-        Some(e) => {
-            let error = if e.code() == "insufficient_scope" { "insufficient_scope" } else { "invalid_token" };
-            format!("{keyword} realm={}, error=\"{error}\", error_description={}", quote(realm), quote(&e.to_string()))
-        }
     }
 }
 

@@ -33,9 +33,9 @@ use subtle::ConstantTimeEq;
 use crate::cache::{GenCache, Subject};
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials};
+use crate::header::{bearer_challenge, is_jwt_shaped};
 use crate::principal::{Principal, SchemeData, User};
 use crate::scheme::{Outcome, Scheme};
-use crate::schemes::jwt::{bearer_challenge, is_jwt_shaped};
 use crate::state::Auth;
 
 /// The OAuth2 scheme (resource side).

@@ -352,7 +352,7 @@ pub async fn logout(req: &HttpRequest, auth: &Auth, user_id: Option<i64>) -> Res
 /// # Errors
 /// 503 on a store failure.
 pub async fn end_user_sessions(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
-    crate::schemes::jwt::revoke_sessions(auth, user_id, now_ms()).await?;
+    crate::revocation::revoke_sessions(auth, user_id, now_ms()).await?;
     crate::sessions::delete_user_sessions(auth.db(), user_id).await?;
     auth.revoked(crate::cache::Subject::User(user_id)).await;
     Ok(())
@@ -398,7 +398,7 @@ async fn session_principal(req: &HttpRequest, auth: &Auth) -> Result<Option<Prin
                 (record, row.user(), row.password_hash.clone(), row.sessions_not_before)
             } else {
                 let Some(stored) = auth.users().by_id(record.user_id).await? else { return Ok(None) };
-                let not_before = crate::schemes::jwt::sessions_not_before(auth.db(), record.user_id).await?;
+                let not_before = crate::revocation::sessions_not_before(auth.db(), record.user_id).await?;
                 (record, stored.user, stored.password_hash, not_before)
             }
         }
