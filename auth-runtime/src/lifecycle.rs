@@ -38,8 +38,12 @@ pub trait CredentialStore: Send + Sync + 'static {
         self.revoke_user(auth, user_id)
     }
 
-    /// Deletes expired records; returns how many.
-    fn delete_expired<'a>(&'a self, auth: &'a Auth) -> BoxFuture<'a, Result<u64, AuthError>>;
+    /// Deletes expired records; returns how many. The default deletes nothing, for
+    /// credentials that never expire.
+    fn delete_expired<'a>(&'a self, auth: &'a Auth) -> BoxFuture<'a, Result<u64, AuthError>> {
+        let _ = auth;
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// Why a lifecycle operation failed.

@@ -152,8 +152,5 @@ impl CredentialStore for ApiKeyCredentials {
         Box::pin(async move { revoke_member_keys(auth, user_id).await.map(drop) })
     }
 
-    fn delete_expired<'a>(&'a self, _: &'a Auth) -> BoxFuture<'a, Result<u64, AuthError>> {
-        // Keys do not expire.
-        Box::pin(async { Ok(0) })
-    }
+    // Keys do not expire: the default `delete_expired` (nothing to delete) applies.
 }
