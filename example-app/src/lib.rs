@@ -11,11 +11,12 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpResponse, web};
 use auth_runtime::http::not_allowed;
 use auth_runtime::passwords::PasswordConfig;
+use auth_runtime::secret::SecretKeyError;
 use auth_runtime::{
     Auth, AuthError, AuthSettings, BasicConfig, JwtConfig, OAuth2Config, Principal, SchemeData, SecretKey,
     SessionConfig, TokenConfig, authentication, permission,
 };
-use auth_runtime::{CacheConfig, EndpointsConfig, HostsConfig, PoolConfig, ThrottleConfig};
+use auth_runtime::{AuthBuilder, CacheConfig, EndpointsConfig, HostsConfig, PoolConfig, ThrottleConfig};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use sea_orm::DatabaseConnection;
@@ -171,21 +172,23 @@ pub async fn connect_with(url: &str, pool: &PoolConfig) -> Result<DatabaseConnec
     Ok(db)
 }
 
-/// Builds the framework state from the settings: secret key (given or kept in the
-/// database), default chain and permission, scheme configurations.
+/// The framework's builder from the settings: secret key (given or kept in the database),
+/// password costs, default chain and permission, scheme configurations.
 ///
 /// # Errors
 /// A secret key under 32 bytes, or a database failure.
-pub async fn build_auth(
-    db: DatabaseConnection,
-    settings: &Settings,
-) -> Result<Auth, auth_runtime::secret::SecretKeyError> {
+async fn builder(db: DatabaseConnection, settings: &Settings) -> Result<AuthBuilder, SecretKeyError> {
     let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await?;
-    Auth::builder(db, secret)
-        .passwords(settings.passwords)
-        .settings(settings)
-        .build()
-        .map_err(|e| auth_runtime::secret::SecretKeyError::Config(e.to_string()))
+    Ok(Auth::builder(db, secret).passwords(settings.passwords).settings(settings))
+}
+
+/// Builds the framework state from the settings (see [`builder`]), without connecting the
+/// session store: what the CLI needs.
+///
+/// # Errors
+/// A secret key under 32 bytes, a database failure, or invalid settings.
+pub async fn build_auth(db: DatabaseConnection, settings: &Settings) -> Result<Auth, SecretKeyError> {
+    builder(db, settings).await?.build().map_err(|e| SecretKeyError::Config(e.to_string()))
 }
 
 /// What the application needs at run time: the framework state and the session middleware
@@ -198,8 +201,7 @@ pub type AppState = auth_runtime::Framework;
 /// # Errors
 /// A message naming what is misconfigured or unreachable.
 pub async fn build_state(db: DatabaseConnection, settings: &Settings) -> Result<AppState, String> {
-    let secret = SecretKey::load_or_create(&db, settings.secret_key.as_deref()).await.map_err(|e| e.to_string())?;
-    Auth::builder(db, secret).passwords(settings.passwords).settings(settings).start().await.map_err(|e| e.to_string())
+    builder(db, settings).await.map_err(|e| e.to_string())?.start().await.map_err(|e| e.to_string())
 }
 
 /// The application: the framework mounted by [`auth_runtime::mount::app`] (its endpoints,

@@ -236,6 +236,22 @@ impl TestApp {
         reqwest::Client::builder().cookie_store(true).build().expect("client")
     }
 
+    /// Logs in through the session endpoints as a browser does: `GET /api/auth/csrf`, then
+    /// `POST /api/auth/login` with its token in `X-CSRFToken`; the cookies stay in
+    /// `browser` (see [`TestApp::browser`]). Returns the login's response.
+    pub async fn session_login(&self, browser: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+        let csrf: serde_json::Value =
+            browser.get(self.url("/api/auth/csrf")).send().await.expect("csrf").json().await.expect("json");
+        let csrf = csrf["csrf_token"].as_str().expect("csrf_token").to_owned();
+        browser
+            .post(self.url("/api/auth/login"))
+            .header("X-CSRFToken", &csrf)
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login")
+    }
+
     /// `base + path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

@@ -235,15 +235,7 @@ async fn redis_session_store_outage_is_a_fast_503_and_recovers() {
     app.user("alice", "pw", false).await;
     let key = app.token("alice", "pw").await;
     let browser = app.browser();
-    let csrf: Value = browser.get(app.url("/api/auth/csrf")).send().await.unwrap().json().await.unwrap();
-    let csrf = csrf["csrf_token"].as_str().unwrap().to_owned();
-    let res = browser
-        .post(app.url("/api/auth/login"))
-        .header("X-CSRFToken", &csrf)
-        .json(&json!({"username": "alice", "password": "pw"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.session_login(&browser, "alice", "pw").await;
     assert_eq!(res.status(), 200);
     let whoami = app.url("/api/session/whoami");
     assert_eq!(timed_get(&browser, whoami.clone(), &[]).await.0, 200);

@@ -31,15 +31,7 @@ async fn whoami(app: &TestApp, authorization: &str) -> (u16, Value) {
 /// Logs in through the session endpoints (CSRF first) and returns the scheme `whoami` reports.
 async fn session_login(app: &TestApp, login: &str, password: &str) -> (u16, Option<String>) {
     let browser = app.browser();
-    let csrf: Value = browser.get(app.url("/api/auth/csrf")).send().await.unwrap().json().await.unwrap();
-    let csrf = csrf["csrf_token"].as_str().unwrap().to_owned();
-    let res = browser
-        .post(app.url("/api/auth/login"))
-        .header("X-CSRFToken", &csrf)
-        .json(&json!({"username": login, "password": password}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.session_login(&browser, login, password).await;
     let status = res.status().as_u16();
     if status != 200 {
         return (status, None);
