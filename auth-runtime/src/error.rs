@@ -162,7 +162,30 @@ impl From<sea_orm::DbErr> for AuthError {
 /// Builds the JSON error body `{"detail", "code"}` with the given status. Used by every error
 /// this crate answers, including routing and body errors of the example app.
 pub fn error_response(status: StatusCode, code: &str, detail: &str) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({ "detail": detail, "code": code }))
+    json_body(status, &ErrorBody { detail, code })
+}
+
+/// The JSON error body, serialised straight from its parts: no intermediate map, and a
+/// `detail` that is any `Display` (an [`AuthError`]) is written without a `String` first.
+#[derive(serde::Serialize)]
+struct ErrorBody<'a, D: std::fmt::Display + ?Sized> {
+    #[serde(serialize_with = "display")]
+    detail: &'a D,
+    code: &'a str,
+}
+
+fn display<S: serde::Serializer, D: std::fmt::Display + ?Sized>(value: &&D, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(*value)
+}
+
+/// `body` as JSON with `status`, in one buffer of about the right size.
+fn json_body(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
+    let mut buf = Vec::with_capacity(128);
+    match serde_json::to_writer(&mut buf, body) {
+        Ok(()) => HttpResponse::build(status).insert_header(actix_web::http::header::ContentType::json()).body(buf),
+        // Serialising two strings cannot fail; answer the status without a body if it does.
+        Err(_) => HttpResponse::build(status).finish(),
+    }
 }
 
 impl ResponseError for AuthError {
@@ -186,7 +209,7 @@ impl ResponseError for AuthError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut resp = error_response(self.status_code(), self.code(), &self.to_string());
+        let mut resp = json_body(self.status_code(), &ErrorBody { detail: self, code: self.code() });
         let headers = resp.headers_mut();
         for challenge in self.challenges() {
             if let Ok(value) = header::HeaderValue::from_str(challenge) {

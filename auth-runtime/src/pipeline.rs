@@ -38,7 +38,7 @@ use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Re
 use crate::error::AuthError;
 use crate::permissions::{Context, DefaultPermission, Permission, Verdict};
 use crate::principal::{Decided, DecidedPermission, Principal};
-use crate::scheme::{Chain, anonymous_error};
+use crate::scheme::{Chain, anonymous_challenges, anonymous_error};
 use crate::state::Auth;
 use crate::throttling::{DefaultThrottles, Throttles};
 
@@ -63,7 +63,7 @@ pub async fn authenticate_and_authorize<C: Chain, P: Permission, T: Throttles>(
             crate::throttling::check(req, auth, throttles, principal.as_ref()).await?;
             Ok(principal)
         }
-        (Verdict::Deny(_), None) => Err(anonymous_error(C::challenges(auth, None))),
+        (Verdict::Deny(_), None) => Err(anonymous_error(anonymous_challenges::<C>(auth))),
         (Verdict::Deny(denial), Some(_)) => Err(denial),
     }
 }
@@ -113,7 +113,7 @@ where
         Ok(principal) => {
             req.extensions_mut().insert(Decided {
                 principal,
-                challenges: |auth| C::challenges(auth, None),
+                challenges: anonymous_challenges::<C>,
                 permission: DecidedPermission::of(permission),
             });
         }

@@ -224,7 +224,7 @@ pub(crate) async fn decide_default(req: &HttpRequest, permission: bool) -> Resul
     };
     let done = Decided {
         principal,
-        challenges: |auth| DefaultChain::challenges(auth, None),
+        challenges: crate::scheme::anonymous_challenges::<DefaultChain>,
         permission: if permission { DecidedPermission::Default } else { DecidedPermission::Unchecked },
     };
     req.extensions_mut().insert(done.clone());

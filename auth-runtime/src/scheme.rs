@@ -104,17 +104,27 @@ pub trait Chain: 'static {
     fn challenges(auth: &Auth, rejection: Option<Rejection<'_>>) -> Vec<String>;
 }
 
-/// Adds `challenge` to `list` unless a challenge for the same auth-scheme is there already;
-/// a challenge for a rejection replaces the plain one (Jwt and OAuth2 share `Bearer`).
+/// Adds `challenge` to `list` unless a challenge for the same auth-scheme is there already
+/// (auth-scheme names compare case-insensitively, RFC 9110 section 11.1); a challenge for a
+/// rejection replaces the plain one (Jwt and OAuth2 share `Bearer`).
 fn push_challenge(list: &mut Vec<(String, bool)>, challenge: Option<String>, rejecting: bool) {
+    fn auth_scheme(c: &str) -> &str {
+        c.split(' ').next().unwrap_or("")
+    }
     let Some(challenge) = challenge else { return };
-    let name = |c: &str| c.split(' ').next().unwrap_or("").to_ascii_lowercase();
-    let key = name(&challenge);
-    match list.iter_mut().find(|(c, _)| name(c) == key) {
-        Some(existing) if rejecting && !existing.1 => *existing = (challenge, true),
+    let same = list.iter().position(|(c, _)| auth_scheme(c).eq_ignore_ascii_case(auth_scheme(&challenge)));
+    match same {
+        Some(i) if rejecting && !list[i].1 => list[i] = (challenge, true),
         Some(_) => {}
         None => list.push((challenge, rejecting)),
     }
+}
+
+/// The challenges of chain `C` for a request without credentials
+/// (`C::challenges(auth, None)`). They depend on the configuration only, so each chain's
+/// list is computed once per [`Auth`] and copied from then on.
+pub(crate) fn anonymous_challenges<C: Chain>(auth: &Auth) -> Vec<String> {
+    auth.memoized_challenges(std::any::TypeId::of::<C>(), || C::challenges(auth, None))
 }
 
 /// The error for an anonymous request that the permission refused: 401 with the challenges,

@@ -41,6 +41,8 @@ struct Inner {
     credential_stores: Vec<Arc<dyn CredentialStore>>,
     health: crate::db::HealthCheck,
     session_store: std::sync::OnceLock<crate::sessions::SessionStore>,
+    /// Each chain's challenges for a request without credentials, by the chain's type.
+    anonymous_challenges: std::sync::RwLock<HashMap<TypeId, Arc<[String]>>>,
 }
 
 /// The framework's state: database, user store, password hasher, scheme configurations,
@@ -199,6 +201,20 @@ impl Auth {
     /// The configuration of scheme `S`, or 500 `improperly_configured` when none was given.
     pub fn scheme_config<S: Scheme>(&self) -> Result<&S::Config, AuthError> {
         self.config::<S::Config>().ok_or(AuthError::ImproperlyConfigured("a scheme of the chain has no configuration"))
+    }
+
+    /// The challenges of the chain `chain` (a type id) for a request without credentials:
+    /// `make`'s answer, computed once (see [`crate::scheme::anonymous_challenges`]).
+    pub(crate) fn memoized_challenges(&self, chain: TypeId, make: impl FnOnce() -> Vec<String>) -> Vec<String> {
+        let read = self.0.anonymous_challenges.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = read.get(&chain) {
+            return list.to_vec();
+        }
+        drop(read);
+        let list = make();
+        let mut write = self.0.anonymous_challenges.write().unwrap_or_else(|e| e.into_inner());
+        write.entry(chain).or_insert_with(|| list.clone().into());
+        list
     }
 
     pub(crate) fn default_chain(&self) -> ErasedChain {
@@ -498,6 +514,7 @@ impl AuthBuilder {
             credential_stores: self.credential_stores,
             health: crate::db::HealthCheck::default(),
             session_store: std::sync::OnceLock::new(),
+            anonymous_challenges: Default::default(),
         }))
     }
 }
