@@ -99,15 +99,34 @@ const USER_COLUMNS: &str = "u.id, u.username, u.email, u.is_active, u.is_staff, 
      COALESCE(r.not_before, 0) AS not_before, COALESCE(r.sessions_not_before, 0) AS sessions_not_before \
      FROM users u LEFT JOIN auth_revocations r ON r.user_id = u.id";
 
-const TOKEN_SQL: &str = "SELECT t.id AS token_id, t.prefix, t.expires_at, t.last_used_at, \
+const TOKEN_SELECT: &str = "SELECT t.id AS token_id, t.prefix, t.expires_at, t.last_used_at, \
      u.id, u.username, u.email, u.is_active, u.is_staff, u.is_superuser \
      FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = $1";
 
-static USER_BY_ID_SQL: LazyLock<String> = LazyLock::new(|| format!("SELECT {USER_COLUMNS} WHERE u.id = $1"));
-static USER_BY_NAME_SQL: LazyLock<String> = LazyLock::new(|| format!("SELECT {USER_COLUMNS} WHERE u.username = $1"));
-static SESSION_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT s.state, {USER_COLUMNS} JOIN auth_sessions s ON s.user_id = u.id WHERE s.key_digest = $1")
+/// One statement's text for each backend: PostgreSQL's `$1` placeholders, and SQLite's `?1`,
+/// written once rather than per query.
+struct Sql {
+    postgres: String,
+    sqlite: String,
+}
+
+impl Sql {
+    fn new(postgres: String) -> Sql {
+        Sql { sqlite: postgres.replace('$', "?"), postgres }
+    }
+
+    fn for_backend(&self, backend: DbBackend) -> &str {
+        if backend == DbBackend::Postgres { &self.postgres } else { &self.sqlite }
+    }
+}
+
+static USER_BY_ID_SQL: LazyLock<Sql> = LazyLock::new(|| Sql::new(format!("SELECT {USER_COLUMNS} WHERE u.id = $1")));
+static USER_BY_NAME_SQL: LazyLock<Sql> =
+    LazyLock::new(|| Sql::new(format!("SELECT {USER_COLUMNS} WHERE u.username = $1")));
+static SESSION_SQL: LazyLock<Sql> = LazyLock::new(|| {
+    Sql::new(format!("SELECT s.state, {USER_COLUMNS} JOIN auth_sessions s ON s.user_id = u.id WHERE s.key_digest = $1"))
 });
+static TOKEN_SQL: LazyLock<Sql> = LazyLock::new(|| Sql::new(TOKEN_SELECT.to_owned()));
 
 /// A database session joined to its user and the user's revocation times.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -127,11 +146,10 @@ pub async fn session_by_digest(db: &DatabaseConnection, digest: &str) -> Result<
     SessionRow::find_by_statement(statement(db, &SESSION_SQL, digest.into())).one(db).bounded().await
 }
 
-/// A statement for the connection's backend (`$1` for PostgreSQL, `?1` for SQLite).
-fn statement(db: &DatabaseConnection, sql: &str, value: Value) -> Statement {
+/// A statement of `sql` for the connection's backend, with its one parameter.
+fn statement(db: &DatabaseConnection, sql: &Sql, value: Value) -> Statement {
     let backend = db.get_database_backend();
-    let sql = if backend == DbBackend::Postgres { sql.to_owned() } else { sql.replace('$', "?") };
-    Statement::from_sql_and_values(backend, sql, [value])
+    Statement::from_sql_and_values(backend, sql.for_backend(backend), [value])
 }
 
 /// The user with this id and its revocation times, in one statement.
@@ -158,7 +176,7 @@ pub async fn user_by_username(db: &DatabaseConnection, username: &str) -> Result
 /// # Errors
 /// The driver's error (answered 503).
 pub async fn token_by_digest(db: &DatabaseConnection, digest: &str) -> Result<Option<TokenRow>, DbErr> {
-    TokenRow::find_by_statement(statement(db, TOKEN_SQL, digest.into())).one(db).bounded().await
+    TokenRow::find_by_statement(statement(db, &TOKEN_SQL, digest.into())).one(db).bounded().await
 }
 
 /// [`user_by_id`] through the principal cache's user rows: no statement when the row was read
