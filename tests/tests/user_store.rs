@@ -4,7 +4,9 @@
 
 use auth_runtime::Auth;
 use auth_runtime::lifecycle::{self, LifecycleError};
-use auth_runtime::users::{CreateUserError, DbUserStore, LoginField, NewUser, create_user, list_users};
+use auth_runtime::users::{
+    CreateUserError, DbUserStore, LoginField, NewUser, UserRecord, UserStore, create_user, list_users,
+};
 use serde_json::{Value, json};
 use tests::{Backend, TestApp, TestDb, basic, parts, test_secret};
 
@@ -115,4 +117,50 @@ async fn email_login_through_every_scheme_and_the_lifecycle_sqlite() {
 #[actix_web::rt::test]
 async fn email_login_through_every_scheme_and_the_lifecycle_postgres() {
     email_login(Backend::Postgres).await;
+}
+
+/// Many creations of one e-mail address at once (in different cases, under different
+/// usernames), straight through the store: exactly one succeeds, because the database's unique
+/// index decides, not a check before the insert.
+async fn concurrent_email_creation(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let store = DbUserStore::new(db.db.clone()).login_by(LoginField::Email);
+    let attempts = (0..24).map(|i| {
+        let store = store.clone();
+        let email = if i % 2 == 0 { "Bob@Example.com" } else { "bob@example.COM" };
+        let record = UserRecord {
+            username: format!("bob{i}"),
+            email: email.into(),
+            password_hash: "argon2-not-used".into(),
+            is_staff: false,
+            is_active: true,
+        };
+        actix_web::rt::spawn(async move { store.create(record).await })
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let created = results.iter().filter(|r| matches!(r, Ok(Ok(Some(_))))).count();
+    let refused = results.iter().filter(|r| matches!(r, Ok(Ok(None)))).count();
+    assert_eq!((created, refused), (1, 23), "{results:?}");
+    // Users without an address are not affected by the index.
+    for name in ["carol", "dave"] {
+        let record = UserRecord {
+            username: name.into(),
+            email: String::new(),
+            password_hash: "argon2-not-used".into(),
+            is_staff: false,
+            is_active: true,
+        };
+        assert!(store.create(record).await.unwrap().is_some());
+    }
+    assert_eq!(store.list().await.unwrap().len(), 3);
+}
+
+#[actix_web::rt::test]
+async fn one_of_many_concurrent_creations_of_an_email_wins_sqlite() {
+    concurrent_email_creation(Backend::Sqlite).await;
+}
+
+#[actix_web::rt::test]
+async fn one_of_many_concurrent_creations_of_an_email_wins_postgres() {
+    concurrent_email_creation(Backend::Postgres).await;
 }
