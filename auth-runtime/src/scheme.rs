@@ -6,6 +6,7 @@
 //! request is anonymous and the permission decides. Chains known at compile time are tuples
 //! of scheme types, dispatched statically.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -90,6 +91,67 @@ pub trait Scheme: 'static {
     /// scheme rejected the request, `rejection` is the error (RFC 6750 adds `error=` to Bearer
     /// challenges then).
     fn challenge(auth: &Auth, rejection: Option<&AuthError>) -> Option<String>;
+
+    /// How this scheme appears in an API document (an OpenAPI security scheme, see
+    /// [`SchemeDoc`]), from its configuration; `None`, the default, leaves it out.
+    fn describe(auth: &Auth) -> Option<SchemeDoc> {
+        let _ = auth;
+        None
+    }
+}
+
+/// How a scheme describes itself in an API document: one OpenAPI 3.1 Security Scheme Object
+/// (`components.securitySchemes`, OpenAPI 3.1 section 4.8.27), as [`Scheme::describe`]
+/// returns it. An API document generated from the handlers' attributes lists, for each
+/// handler, the schemes of its chain ([`Chain::describe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemeDoc {
+    /// Where the credentials go.
+    pub kind: SchemeDocKind,
+    /// One sentence for the reader of the document.
+    pub description: Cow<'static, str>,
+}
+
+/// The kinds of OpenAPI security schemes (`type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemeDocKind {
+    /// `type: http`: an `Authorization` scheme of the IANA registry (`basic`, `bearer`), with
+    /// the bearer token's format (`JWT`) where there is one.
+    Http {
+        /// The auth-scheme name, lower case (`basic`, `bearer`).
+        scheme: Cow<'static, str>,
+        /// `bearerFormat`, e.g. `JWT`.
+        bearer_format: Option<&'static str>,
+    },
+    /// `type: apiKey`: a credential in a header, query parameter or cookie called `name`
+    /// (DRF's `Authorization: Token ...` is a header key with a prefix).
+    ApiKey {
+        /// `in`: `header`, `query` or `cookie`.
+        location: KeyLocation,
+        /// The header, parameter or cookie name.
+        name: Cow<'static, str>,
+    },
+    /// `type: oauth2`: the authorization server's endpoints (paths as mounted) and scopes.
+    OAuth2 {
+        /// The authorization endpoint (authorization-code flow), if the server has one.
+        authorization_url: Option<String>,
+        /// The token endpoint.
+        token_url: String,
+        /// The scopes a client may request, with their descriptions.
+        scopes: Vec<(String, String)>,
+    },
+}
+
+/// Where an [`SchemeDocKind::ApiKey`] credential goes (OpenAPI's `in`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLocation {
+    /// A request header.
+    Header,
+    /// A query parameter.
+    Query,
+    /// A cookie.
+    Cookie,
 }
 
 /// A chain of schemes: implemented for tuples of [`Scheme`]s, `(Basic, Token)`, and for
@@ -102,6 +164,10 @@ pub trait Chain: 'static {
     /// One challenge per scheme that has one, in chain order, one per auth-scheme name. When
     /// `rejection` names a scheme (by [`Scheme::NAME`]), that scheme's challenge carries it.
     fn challenges(auth: &Auth, rejection: Option<Rejection<'_>>) -> Vec<String>;
+
+    /// The schemes of the chain that describe themselves ([`Scheme::describe`]), in chain
+    /// order, each with its [`Scheme::NAME`]: an API document's security requirements.
+    fn describe(auth: &Auth) -> Vec<(&'static str, SchemeDoc)>;
 }
 
 /// Adds `challenge` to `list` unless a challenge for the same auth-scheme is there already
@@ -170,6 +236,14 @@ macro_rules! impl_chain {
                 )+
                 list.into_iter().map(|(c, _)| c).collect()
             }
+
+            fn describe(auth: &Auth) -> Vec<(&'static str, SchemeDoc)> {
+                let mut docs = Vec::new();
+                $(
+                    docs.extend($s::describe(auth).map(|doc| ($s::NAME, doc)));
+                )+
+                docs
+            }
         }
     };
 }
@@ -195,12 +269,17 @@ pub(crate) type ChainFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Prin
 pub(crate) struct ErasedChain {
     pub(crate) authenticate: for<'a> fn(&'a HttpRequest, &'a Auth) -> ChainFuture<'a>,
     pub(crate) challenges: fn(&Auth, Option<Rejection<'_>>) -> Vec<String>,
+    pub(crate) describe: fn(&Auth) -> Vec<(&'static str, SchemeDoc)>,
 }
 
 impl ErasedChain {
     /// Erases the chain `C`.
     pub(crate) fn of<C: Chain>() -> Self {
-        ErasedChain { authenticate: |req, auth| Box::pin(C::authenticate(req, auth)), challenges: C::challenges }
+        ErasedChain {
+            authenticate: |req, auth| Box::pin(C::authenticate(req, auth)),
+            challenges: C::challenges,
+            describe: C::describe,
+        }
     }
 }
 
@@ -216,6 +295,10 @@ impl Chain for DefaultChain {
 
     fn challenges(auth: &Auth, rejection: Option<Rejection<'_>>) -> Vec<String> {
         (auth.default_chain().challenges)(auth, rejection)
+    }
+
+    fn describe(auth: &Auth) -> Vec<(&'static str, SchemeDoc)> {
+        (auth.default_chain().describe)(auth)
     }
 }
 
