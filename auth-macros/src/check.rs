@@ -204,3 +204,52 @@ fn config_fields(cx: &Ctxt, bindings: Vec<syn::Result<FieldBinding>>) -> Vec<Con
     }
     configs
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::*;
+    use crate::parse;
+
+    /// The messages of `cx`'s errors.
+    fn messages(cx: Ctxt) -> Vec<String> {
+        cx.check().err().into_iter().flatten().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn list_errors_keep_source_order() {
+        let cx = Ctxt::new();
+        let entries = parse::authentication::scheme_list(&cx, quote!("x", Tokn, Basic, Basic), quote!(), "empty");
+        let chain = scheme_list(&cx, entries);
+        assert_eq!(chain.len(), 1);
+        let errors = messages(cx);
+        assert!(errors[0].starts_with("expected a scheme, found a literal"), "{errors:?}");
+        assert!(errors[1].starts_with("unknown authentication scheme `Tokn`"), "{errors:?}");
+        assert_eq!(errors[2], "duplicate authentication scheme `Basic`");
+
+        let cx = Ctxt::new();
+        let entries = parse::throttle::throttle_list(&cx, quote!(AnonRat, "1/s", UserRate, UserRate));
+        assert_eq!(throttle_list(&cx, entries).len(), 1);
+        let errors = messages(cx);
+        assert!(errors[0].starts_with("unknown throttle `AnonRat`; did you mean `AnonRate`?"), "{errors:?}");
+        assert!(errors[1].starts_with("expected a throttle, found the literal"), "{errors:?}");
+        assert_eq!(errors[2], "duplicate throttle `UserRate`");
+    }
+
+    #[test]
+    fn a_field_configures_one_thing() {
+        let cx = Ctxt::new();
+        let input: syn::DeriveInput = syn::parse2(quote! {
+            #[auth(chain(Basic))]
+            struct S {
+                #[auth(basic, token)] a: auth_runtime::BasicConfig,
+                #[auth(token)] b: auth_runtime::TokenConfig,
+            }
+        })
+        .unwrap();
+        let spec = settings(&cx, parse::settings::settings(&cx, &input));
+        assert_eq!(spec.configs.iter().map(|c| c.member.to_string()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(messages(cx), ["field `a` already configures `basic`; a field configures one scheme or section"]);
+    }
+}
