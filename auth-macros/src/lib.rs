@@ -8,9 +8,13 @@
 //! crate using them needs only a direct dependency on `auth-runtime`.
 //!
 //! The crate is laid out like `serde_derive`: `parse` turns the input into the
-//! small types of `model`, collecting every error it finds, and `expand` turns
-//! the model into code.
+//! small types of `model` (one file per attribute grammar), `check` finds the
+//! mistakes of meaning in them, both recording every error in a `ctxt::Ctxt`,
+//! and `expand` turns the checked model into code. This file holds only the
+//! entry points.
 
+mod check;
+mod ctxt;
 mod expand;
 mod model;
 mod parse;
@@ -18,7 +22,8 @@ mod suggest;
 
 use proc_macro::TokenStream;
 
-use crate::model::{Handler, HandlerAttr};
+use crate::ctxt::Ctxt;
+use crate::model::{Handler, HandlerAttr, SettingsSpec};
 
 /// Overrides the authentication chain of one actix-web handler.
 ///
@@ -137,10 +142,20 @@ pub fn throttle(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_derive(AuthSettings, attributes(auth))]
 pub fn derive_auth_settings(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    match parse::settings(&input) {
+    match settings(&input) {
         Ok(spec) => expand::settings(&spec).into(),
         Err(error) => error.into_compile_error().into(),
     }
+}
+
+/// Parses and checks the input of `#[derive(AuthSettings)]`: what to generate,
+/// or all the errors found.
+fn settings(input: &syn::DeriveInput) -> syn::Result<SettingsSpec> {
+    let cx = Ctxt::new();
+    let parsed = parse::settings::settings(&cx, input);
+    let spec = check::settings(&cx, parsed);
+    cx.check()?;
+    Ok(spec)
 }
 
 /// Expands `#[authentication]`, `#[permission]` or `#[throttle]` (`attr`) on `item`.
@@ -153,7 +168,7 @@ fn handler_attribute(
     args: proc_macro2::TokenStream,
     item: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
-    match parse::handler(attr, args, item) {
+    match parse::handler::handler(attr, args, item) {
         Handler::Wrap(spec, f) => expand::handler(&spec, *f),
         Handler::PassThrough(error, item) => {
             let mut tokens = error.map(syn::Error::into_compile_error).unwrap_or_default();

@@ -1,7 +1,8 @@
-//! The parsed form of the macros' input: small plain types that `parse` builds
-//! and `expand` turns into tokens.
+//! The parsed form of the macros' input: small plain types that `parse` builds,
+//! `check` validates and `expand` turns into tokens, with the tables of the
+//! built-in schemes, permissions, throttles and settings sections.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Group, Ident, Span, TokenStream};
 use syn::{Generics, Type};
 
 /// Every authentication scheme the macros know, as `(name, settings key)`.
@@ -43,6 +44,32 @@ pub(crate) const BUILTIN_THROTTLES: &[(&str, Option<&str>)] =
 /// How many throttles one handler may list (`Throttles` is implemented for
 /// tuples of up to this many).
 pub(crate) const MAX_THROTTLES: usize = 4;
+
+/// The names of all schemes, for messages and suggestions.
+pub(crate) fn scheme_names() -> impl Iterator<Item = &'static str> {
+    SCHEMES.iter().map(|(name, _)| *name)
+}
+
+/// One entry of a comma-separated list (schemes, throttles), as parsed: the
+/// tokens as written and what they parse to, or the syntax error found in them.
+///
+/// Lists keep their entries in source order, so that the check pass reports the
+/// syntax errors and its own in that order.
+#[derive(Debug)]
+pub(crate) struct Entry<T> {
+    /// The entry's tokens as written (the span of errors about the entry).
+    pub tokens: TokenStream,
+    /// What the entry parses to.
+    pub parsed: syn::Result<T>,
+}
+
+impl<T> Entry<T> {
+    /// The entry as written, for messages and duplicate checks, without the
+    /// spaces that `TokenStream::to_string` puts inside paths and calls: `Scoped("a")`.
+    pub fn text(&self) -> String {
+        self.tokens.to_string().replace(" :: ", "::").replace(":: ", "::").replace(" (", "(")
+    }
+}
 
 /// One row of [`SCHEMES`], chosen by the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,8 +137,9 @@ pub(crate) enum ThrottleExpr {
     /// A throttle of `auth_runtime::throttling` named by its bare identifier,
     /// with its (checked) arguments: `AnonRate`, `UserRate`, `Scoped("uploads")`.
     Builtin(Ident, Option<TokenStream>),
-    /// Any other path or call, emitted as written (e.g. `PerTenant`, `Burst(3)`).
-    Custom(TokenStream),
+    /// Any other path or call, emitted as written (e.g. `PerTenant`, `Burst(3)`):
+    /// the path and the parenthesised arguments, if any.
+    Custom(syn::Path, Option<Group>),
 }
 
 /// What the handler attributes (`#[authentication]`, `#[permission]` and/or
@@ -180,6 +208,38 @@ pub(crate) struct ConfigField {
     pub member: Ident,
     /// The field's type (its span points `with_config` errors at the field).
     pub ty: Type,
+}
+
+/// One option of a field's `#[auth(..)]`, as parsed: it binds field number
+/// `field` to `target`. The check pass turns these into [`ConfigField`]s.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldBinding {
+    /// The field's position in the struct.
+    pub field: usize,
+    /// The field's name.
+    pub member: Ident,
+    /// The field's type.
+    pub ty: Type,
+    /// The option as written (`basic`, `scheme`).
+    pub name: Ident,
+    /// What the option binds the field to.
+    pub target: ConfigTarget,
+}
+
+/// The input of `#[derive(AuthSettings)]` as parsed, before the check pass.
+#[derive(Debug)]
+pub(crate) struct ParsedSettings {
+    /// The struct's name.
+    pub ident: Ident,
+    /// The struct's generics.
+    pub generics: Generics,
+    /// The default chain from `#[auth(chain(..))]`, if given.
+    pub chain: Option<Vec<SchemeRef>>,
+    /// The default permission from `#[auth(permission(..))]`, if given and valid.
+    pub permission: Option<PermExpr>,
+    /// The fields' `#[auth(..)]` options in source order, each parsed or its
+    /// syntax error; `None` if the input is not a struct with named fields.
+    pub bindings: Option<Vec<syn::Result<FieldBinding>>>,
 }
 
 /// Everything `#[derive(AuthSettings)]` needs to generate its impl.

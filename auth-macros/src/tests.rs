@@ -1,12 +1,12 @@
-//! Unit tests of parsing and expansion (the compile-time behaviour as seen by
+//! Unit tests of parsing, checking and expansion (the compile-time behaviour as seen by
 //! users is tested with trybuild in the `tests` crate).
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::expand;
+use crate::ctxt::Ctxt;
 use crate::model::{HandlerAttr, PermExpr};
-use crate::parse::{self, Errors};
+use crate::{check, expand, parse};
 
 /// Normalises token text so expected expansions can be written with `quote!`.
 fn text(tokens: TokenStream) -> String {
@@ -20,9 +20,9 @@ fn messages(error: syn::Error) -> Vec<String> {
 
 /// Parses a permission expression, returning its expansion or the messages.
 fn perm(tokens: TokenStream) -> Result<String, Vec<String>> {
-    let mut errors = Errors::default();
-    let expr = parse::permission(tokens, TokenStream::new(), "empty", &mut errors);
-    match (expr, errors.finish()) {
+    let cx = Ctxt::new();
+    let expr = parse::permission::permission(&cx, tokens, TokenStream::new(), "empty");
+    match (expr, cx.check()) {
         (Some(expr), Ok(())) => Ok(text(expand::permission(&expr))),
         (_, Err(error)) => Err(messages(error)),
         (None, Ok(())) => panic!("no expression and no error"),
@@ -31,9 +31,9 @@ fn perm(tokens: TokenStream) -> Result<String, Vec<String>> {
 
 /// Parses a scheme list, returning the names or the messages.
 fn schemes(tokens: TokenStream) -> Result<Vec<String>, Vec<String>> {
-    let mut errors = Errors::default();
-    let list = parse::scheme_list(tokens, TokenStream::new(), "empty", &mut errors);
-    errors.finish().map_err(messages)?;
+    let cx = Ctxt::new();
+    let list = check::scheme_list(&cx, parse::authentication::scheme_list(&cx, tokens, TokenStream::new(), "empty"));
+    cx.check().map_err(messages)?;
     Ok(list.iter().map(crate::model::SchemeRef::text).collect())
 }
 
@@ -50,8 +50,11 @@ fn scheme_list_takes_the_users_own_schemes_in_any_order() {
         Ok(["ApiKey", "Token", "crate::auth::Signed", "auth_runtime::schemes::Jwt"].map(str::to_owned).to_vec())
     );
     let expanded = text(expand::chain_type(&{
-        let mut errors = Errors::default();
-        parse::scheme_list(quote!(ApiKey, Token), TokenStream::new(), "empty", &mut errors)
+        let cx = Ctxt::new();
+        let list =
+            check::scheme_list(&cx, parse::authentication::scheme_list(&cx, quote!(ApiKey, Token), quote!(), "empty"));
+        cx.check().unwrap();
+        list
     }));
     assert_eq!(
         expanded,
@@ -150,8 +153,9 @@ fn permission_errors() {
 
 #[test]
 fn builtin_with_arguments_stays_a_call() {
-    let mut errors = Errors::default();
-    let expr = parse::permission(quote!(IsAdminUser(1)), quote!(), "empty", &mut errors);
+    let cx = Ctxt::new();
+    let expr = parse::permission::permission(&cx, quote!(IsAdminUser(1)), quote!(), "empty");
+    cx.check().unwrap();
     assert!(matches!(expr, Some(PermExpr::Builtin(_, Some(_)))));
 }
 
@@ -394,7 +398,7 @@ fn wrong_item_kind_is_reported_on_its_head() {
 /// Expands `#[derive(AuthSettings)]`, returning the code or the messages.
 fn settings(input: TokenStream) -> Result<String, Vec<String>> {
     let input: syn::DeriveInput = syn::parse2(input).unwrap();
-    parse::settings(&input).map(|spec| text(expand::settings(&spec))).map_err(messages)
+    crate::settings(&input).map(|spec| text(expand::settings(&spec))).map_err(messages)
 }
 
 #[test]
@@ -506,9 +510,9 @@ fn settings_requires_chain_and_named_fields() {
 
 /// Parses a throttle list, returning the expanded value or the messages.
 fn throttles(tokens: TokenStream) -> Result<String, Vec<String>> {
-    let mut errors = Errors::default();
-    let list = parse::throttle_list(tokens, &mut errors);
-    errors.finish().map_err(messages)?;
+    let cx = Ctxt::new();
+    let list = check::throttle_list(&cx, parse::throttle::throttle_list(&cx, tokens));
+    cx.check().map_err(messages)?;
     Ok(text(expand::throttles(Some(&list))))
 }
 

@@ -1,15 +1,22 @@
-//! Code generation from the [`model`](crate::model).
+//! Code generation from the checked [`model`](crate::model): the values shared by
+//! both macros (chains, permissions, throttles) here, the handler wrapper in
+//! [`handler`] and the settings impl in [`settings`].
 //!
 //! Runtime items are always named by their full path (`::auth_runtime::...`;
 //! actix-web's through its re-export, `::auth_runtime::__private::actix_web::...`),
 //! so the user's code needs no imports and no direct dependency on actix-web.
 
+mod handler;
+mod settings;
+
+pub(crate) use handler::handler;
+pub(crate) use settings::settings;
+
 use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::ItemFn;
 use syn::spanned::Spanned;
 
-use crate::model::{ConfigTarget, HandlerSpec, PermExpr, SchemeRef, SettingsSpec, ThrottleExpr};
+use crate::model::{PermExpr, SchemeRef, ThrottleExpr};
 
 /// A scheme's type: a built-in's `::auth_runtime::schemes::NAME`, spanned on the name as the
 /// user wrote it; the user's own as `<PATH as ::auth_runtime::__private::IsScheme>::Scheme`,
@@ -108,8 +115,9 @@ pub(crate) fn throttle(expr: &ThrottleExpr) -> TokenStream {
         ThrottleExpr::Builtin(ident, args) => {
             quote_spanned!(ident.span()=> ::auth_runtime::throttling::#ident #args)
         }
-        ThrottleExpr::Custom(tokens) => {
-            let (first, last) = span_range(Some(tokens));
+        ThrottleExpr::Custom(path, args) => {
+            let tokens = quote!(#path #args);
+            let (first, last) = span_range(Some(&tokens));
             let impl_token = quote_spanned!(first=> impl);
             let trait_name = quote_spanned!(last=> Throttle);
             quote! {{
@@ -132,98 +140,5 @@ pub(crate) fn throttles(throttles: Option<&[ThrottleExpr]>) -> TokenStream {
             quote!((#(#values,)*))
         }
         None => quote!(::auth_runtime::throttling::DefaultThrottles),
-    }
-}
-
-/// The wrapper generated for a handler carrying `#[authentication]`,
-/// `#[permission]` and/or `#[throttle]`.
-///
-/// The outer function keeps the handler's name, visibility and remaining
-/// attributes (so `#[get(..)]` may come before or after ours) and takes only
-/// the request and the payload; the handler itself becomes the nested
-/// `__auth_inner`, whose arguments the runtime extracts after authenticating.
-pub(crate) fn handler(spec: &HandlerSpec, f: ItemFn) -> TokenStream {
-    let ItemFn { attrs, vis, sig, block, .. } = f;
-    let name = &sig.ident;
-    // The call to `run_throttled` (and the inner function's name) carry the handler
-    // name's span: errors about the handler's arguments or return type ("not an
-    // extractor", "not a responder") are reported on the handler's name rather
-    // than on the whole attribute. The locals are mixed-site (hygienic): they
-    // cannot clash with or be seen by the user's code.
-    let span = name.span();
-    let inner = Ident::new("__auth_inner", span);
-    let req = Ident::new("__auth_req", Span::mixed_site().located_at(span));
-    let payload = Ident::new("__auth_payload", Span::mixed_site().located_at(span));
-    let mut inner_sig = sig.clone();
-    inner_sig.ident = inner.clone();
-
-    let chain = match &spec.chain {
-        Some(chain) => chain_type(chain),
-        None => quote!(::auth_runtime::__private::DefaultChain),
-    };
-    let permission = match &spec.permission {
-        Some(expr) => checked_permission(expr),
-        None => quote!(::auth_runtime::permissions::DefaultPermission),
-    };
-    let throttles = throttles(spec.throttles.as_deref());
-    let run = quote_spanned! {span=>
-        ::auth_runtime::pipeline::run_throttled::<#chain, _, _, _, _>(#req, #payload, #permission, #throttles, #inner)
-            .await
-    };
-
-    quote! {
-        #(#attrs)*
-        #vis async fn #name(
-            #req: ::auth_runtime::__private::actix_web::HttpRequest,
-            #payload: ::auth_runtime::__private::actix_web::web::Payload,
-        ) -> ::auth_runtime::__private::actix_web::HttpResponse {
-            #inner_sig #block
-            #run
-        }
-    }
-}
-
-/// `impl ::auth_runtime::AuthSettings for NAME`.
-pub(crate) fn settings(spec: &SettingsSpec) -> TokenStream {
-    let SettingsSpec { ident, generics, chain, permission: perm, configs } = spec;
-    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
-    let chain = chain_type(chain);
-    let perm = match perm {
-        Some(expr) => checked_permission(expr),
-        None => quote!(::auth_runtime::permissions::IsAuthenticated),
-    };
-    let configs = configs.iter().map(|config| {
-        let span = config.ty.span();
-        let ty = match &config.target {
-            ConfigTarget::Custom(path) => {
-                let span = path.span();
-                quote_spanned!(span=> <<#path as ::auth_runtime::__private::IsScheme>::Scheme as ::auth_runtime::Scheme>::Config)
-            }
-            ConfigTarget::Scheme(scheme) => {
-                let scheme = Ident::new(scheme.name, Span::call_site());
-                quote_spanned!(span=> <::auth_runtime::schemes::#scheme as ::auth_runtime::Scheme>::Config)
-            }
-            ConfigTarget::Section(section) => {
-                let ty = Ident::new(section.ty, Span::call_site());
-                quote_spanned!(span=> ::auth_runtime::#ty)
-            }
-        };
-        let member = &config.member;
-        // Spanned on the field's type: a wrong type is reported on the field.
-        quote_spanned! {span=>
-            .with_config::<#ty>(::core::clone::Clone::clone(&self.#member))
-        }
-    });
-
-    quote! {
-        #[automatically_derived]
-        impl #impl_generics ::auth_runtime::AuthSettings for #ident #ty_generics #where_clause {
-            fn configure(&self, builder: ::auth_runtime::AuthBuilder) -> ::auth_runtime::AuthBuilder {
-                builder
-                    .default_chain::<#chain>()
-                    .default_permission(#perm)
-                    #(#configs)*
-            }
-        }
     }
 }
