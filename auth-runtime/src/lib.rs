@@ -43,7 +43,6 @@ pub mod revocation;
 pub mod scheme;
 pub mod schemes;
 pub mod secret;
-pub mod sessions;
 mod state;
 pub mod throttling;
 pub mod users;

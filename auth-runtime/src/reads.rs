@@ -112,7 +112,7 @@ static SESSION_SQL: LazyLock<String> = LazyLock::new(|| {
 /// A database session joined to its user and the user's revocation times.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct SessionRow {
-    /// `auth_sessions.state`: the [`crate::sessions::SessionRecord`] as JSON.
+    /// `auth_sessions.state`: the [`crate::schemes::session::store::SessionRecord`] as JSON.
     pub state: String,
     /// The session's user, read from the same row.
     #[sea_orm(nested)]

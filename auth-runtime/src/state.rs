@@ -15,7 +15,7 @@ use crate::lifecycle::CredentialStore;
 use crate::passwords::{PasswordConfig, PasswordHasher, Passwords};
 use crate::permissions::{ErasedPermission, IsAuthenticated, Permission};
 use crate::principal::User;
-use crate::scheme::{Chain, ErasedChain, Scheme};
+use crate::scheme::{Chain, ErasedChain};
 use crate::schemes::{Basic, BasicConfig, JwtConfig, OAuth2Config, SessionConfig, Token, TokenConfig};
 use crate::secret::SecretKey;
 use crate::throttling::{LoginGuard, LoginKind, ThrottleConfig, ThrottleStore};
@@ -40,7 +40,7 @@ struct Inner {
     default_users: bool,
     credential_stores: Vec<Arc<dyn CredentialStore>>,
     health: crate::db::HealthCheck,
-    session_store: std::sync::OnceLock<crate::sessions::SessionStore>,
+    session_store: std::sync::OnceLock<crate::schemes::session::store::SessionStore>,
 }
 
 /// The framework's state: database, user store, password hasher, scheme configurations,
@@ -154,25 +154,26 @@ impl Auth {
         self.0.cache.connect_bus(&config, &self.0.db).await
     }
 
-    /// Registers the connected session store ([`crate::sessions::Sessions::new`] does it);
+    /// Registers the connected session store ([`crate::schemes::session::store::Sessions::new`] does it);
     /// the first registration wins.
-    pub(crate) fn set_session_store(&self, store: crate::sessions::SessionStore) {
+    pub(crate) fn set_session_store(&self, store: crate::schemes::session::store::SessionStore) {
         let _ = self.0.session_store.set(store);
     }
 
-    /// The session store: the one [`crate::sessions::Sessions::new`] connected, else the
+    /// The session store: the one [`crate::schemes::session::store::Sessions::new`] connected, else the
     /// database when the settings keep sessions there.
     ///
     /// # Errors
-    /// 503 when the settings name Redis but no [`crate::sessions::Sessions`] was built.
-    pub fn session_store(&self) -> Result<&crate::sessions::SessionStore, AuthError> {
+    /// 503 when the settings name Redis but no [`crate::schemes::session::store::Sessions`] was built.
+    pub fn session_store(&self) -> Result<&crate::schemes::session::store::SessionStore, AuthError> {
         if let Some(store) = self.0.session_store.get() {
             return Ok(store);
         }
         match self.config::<SessionConfig>().map(|c| c.store).unwrap_or_default() {
-            crate::schemes::session::SessionStoreKind::Database => {
-                Ok(self.0.session_store.get_or_init(|| crate::sessions::SessionStore::Database(self.0.db.clone())))
-            }
+            crate::schemes::session::SessionStoreKind::Database => Ok(self
+                .0
+                .session_store
+                .get_or_init(|| crate::schemes::session::store::SessionStore::Database(self.0.db.clone()))),
             crate::schemes::session::SessionStoreKind::Redis => {
                 tracing::error!("the Redis session store is not connected: build Sessions::new(&auth) at start-up");
                 Err(AuthError::ServiceUnavailable)
@@ -196,9 +197,10 @@ impl Auth {
         self.0.configs.get(&TypeId::of::<C>())?.downcast_ref()
     }
 
-    /// The configuration of scheme `S`, or 500 `improperly_configured` when none was given.
-    pub fn scheme_config<S: Scheme>(&self) -> Result<&S::Config, AuthError> {
-        self.config::<S::Config>().ok_or(AuthError::ImproperlyConfigured("a scheme of the chain has no configuration"))
+    /// The configuration of type `C` (e.g. a scheme's [`crate::Scheme::Config`]), or 500
+    /// `improperly_configured` when none was given.
+    pub fn required_config<C: Any + Send + Sync>(&self) -> Result<&C, AuthError> {
+        self.config::<C>().ok_or(AuthError::ImproperlyConfigured("a scheme of the chain has no configuration"))
     }
 
     pub(crate) fn default_chain(&self) -> ErasedChain {

@@ -30,9 +30,9 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::config::{SessionConfig, SessionStoreKind};
 use crate::breaker::Breaker;
 use crate::error::AuthError;
-use crate::schemes::session::{SessionConfig, SessionStoreKind};
 use crate::state::Auth;
 
 /// The sea-orm entity of `auth_sessions`.

@@ -8,10 +8,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::LoginRequest;
+use super::Jwt;
+use super::config::JwtConfig;
+use super::tokens::{self as jwt, Refreshed};
+use crate::endpoints::LoginRequest;
 use crate::error::AuthError;
 use crate::http::{JsonOrForm, not_allowed};
-use crate::schemes::jwt::{self, Refreshed};
 use crate::state::Auth;
 
 /// Registers, relative to the enclosing scope: `POST /jwt/create`, `/jwt/refresh`,
@@ -39,7 +41,7 @@ fn challenged(auth: &Auth, err: AuthError) -> AuthError {
     if err.code() != "token_not_valid" {
         return err;
     }
-    let challenge = <jwt::Jwt as crate::Scheme>::challenge(auth, Some(&err));
+    let challenge = <Jwt as crate::Scheme>::challenge(auth, Some(&err));
     err.with_challenges(challenge.into_iter().collect())
 }
 
@@ -65,7 +67,7 @@ async fn login_user(req: &HttpRequest, auth: &Auth, body: LoginRequest) -> Resul
         code: "no_active_account",
         challenges: Vec::new(),
     })?;
-    if auth.scheme_config::<jwt::Jwt>()?.update_last_login {
+    if auth.required_config::<JwtConfig>()?.update_last_login {
         auth.users().record_login(user.id).await?;
     }
     Ok(user)
