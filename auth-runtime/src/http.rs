@@ -205,7 +205,8 @@ pub async fn edge(
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     use actix_web::http::header;
-    let host_error = req.app_data::<crate::Auth>().and_then(|auth| crate::hosts::check_host(req.request(), auth).err());
+    let host_error =
+        req.app_data::<crate::state::Auth>().and_then(|auth| crate::hosts::check_host(req.request(), auth).err());
     let mut res = match host_error {
         Some(e) => req.into_response(actix_web::ResponseError::error_response(&e)).map_into_right_body(),
         None => call_inner(req, next).await?.map_into_left_body(),

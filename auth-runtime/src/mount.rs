@@ -33,7 +33,8 @@ use crate::error::SetupError;
 use crate::http;
 use crate::schemes::session::store::Sessions;
 use crate::schemes::{jwt, oauth2, session, token};
-use crate::state::{Auth, AuthBuilder};
+use crate::setup::AuthBuilder;
+use crate::state::Auth;
 
 /// The framework, started: its state and its session middleware, both cheap to clone.
 #[derive(Clone)]

@@ -8,7 +8,8 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use actix_web::HttpServer;
-use auth_runtime::users::{NewUser, create_user};
+use auth_runtime::lifecycle::create_user;
+use auth_runtime::users::NewUser;
 use auth_runtime::{Auth, SecretKey, User};
 use example_app::Settings;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};

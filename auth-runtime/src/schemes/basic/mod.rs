@@ -10,6 +10,7 @@ use actix_web::HttpRequest;
 use crate::cache::GenCache;
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials, decode_basic, quote};
+use crate::login;
 use crate::principal::{Principal, SchemeData};
 use crate::scheme::{Outcome, Scheme};
 use crate::state::Auth;
@@ -46,7 +47,7 @@ impl Scheme for Basic {
             return Outcome::Authenticated(principal);
         }
         let snapshot = cache.snapshot();
-        match auth.check_password(req, &username, &password).await {
+        match login::check_password(&auth, req, &username, &password).await {
             Ok(Some(user)) => {
                 let user_id = user.id;
                 let principal = Principal::for_user(user, Self::NAME, SchemeData::Basic);

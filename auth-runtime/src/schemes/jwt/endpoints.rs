@@ -14,6 +14,7 @@ use super::tokens::{self as jwt, Refreshed};
 use crate::endpoints::LoginRequest;
 use crate::error::AuthError;
 use crate::http::{JsonOrForm, not_allowed};
+use crate::login;
 use crate::state::Auth;
 
 /// Registers, relative to the enclosing scope: `POST /jwt/create`, `/jwt/refresh`,
@@ -61,7 +62,7 @@ pub struct TokenRequest {
 
 /// Checks the password of a login body; `no_active_account` for every refusal.
 async fn login_user(req: &HttpRequest, auth: &Auth, body: LoginRequest) -> Result<crate::User, AuthError> {
-    let user = auth.check_password(req, &body.username, &body.password).await?;
+    let user = login::check_password(&auth, req, &body.username, &body.password).await?;
     let user = user.ok_or_else(|| AuthError::AuthenticationFailed {
         detail: "No active account found with the given credentials.".into(),
         code: "no_active_account",
@@ -77,7 +78,7 @@ async fn login_user(req: &HttpRequest, auth: &Auth, body: LoginRequest) -> Resul
 pub async fn create(req: HttpRequest, auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
     let user = login_user(&req, &auth, body.0).await.map_err(|e| challenged(&auth, e))?;
     let pair = jwt::issue_pair(&auth, &user, None).await.map_err(|e| challenged(&auth, e))?;
-    if !auth.confirm_login(&req, &user).await? {
+    if !login::confirm_login(&auth, &req, &user).await? {
         // The password changed while this login ran: every JWT of the user is revoked again.
         jwt::revoke_all(&auth, user.id).await?;
         return Err(challenged(

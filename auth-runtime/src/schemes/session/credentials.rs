@@ -33,6 +33,6 @@ impl crate::lifecycle::CredentialStore for SessionCredentials {
     }
 
     fn delete_expired<'a>(&'a self, auth: &'a Auth) -> futures_util::future::BoxFuture<'a, Result<u64, AuthError>> {
-        Box::pin(crate::schemes::session::store::delete_expired(auth.db()))
+        Box::pin(super::store::delete_expired(auth.db()))
     }
 }

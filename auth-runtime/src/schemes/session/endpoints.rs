@@ -15,6 +15,7 @@ use super::login::{self, LoginCookies};
 use crate::endpoints::{LoginRequest, mounts};
 use crate::error::AuthError;
 use crate::http::{JsonOrForm, escape_html, not_allowed};
+use crate::login::{check_password, confirm_login};
 use crate::principal::Principal;
 use crate::state::Auth;
 
@@ -77,7 +78,8 @@ async fn csrf_then_body(req: &HttpRequest, auth: &Auth, payload: &mut Payload) -
 pub async fn login(req: HttpRequest, auth: Auth, payload: web::Payload) -> Result<HttpResponse, AuthError> {
     let form = csrf_then_body(&req, &auth, &mut payload.into_inner()).await?;
     let body = LoginRequest { username: form.username, password: form.password };
-    let user = auth.check_password(&req, &body.username, &body.password).await?.ok_or(AuthError::InvalidCredentials)?;
+    let user =
+        check_password(&auth, &req, &body.username, &body.password).await?.ok_or(AuthError::InvalidCredentials)?;
     let cookies = login_confirmed(&req, &auth, &user).await?.ok_or(AuthError::InvalidCredentials)?;
     Ok(HttpResponse::Ok()
         .cookie(cookies.session)
@@ -94,7 +96,7 @@ async fn login_confirmed(
     user: &crate::principal::User,
 ) -> Result<Option<LoginCookies>, AuthError> {
     let cookies = login::login(req, auth, user).await?;
-    if !auth.confirm_login(req, user).await? {
+    if !confirm_login(&auth, req, user).await? {
         login::end_user_sessions(auth, user.id).await?;
         return Ok(None);
     }
@@ -175,7 +177,7 @@ pub async fn login_page(req: HttpRequest, auth: Auth, query: web::Query<NextQuer
 pub async fn login_form(req: HttpRequest, auth: Auth, payload: web::Payload) -> Result<HttpResponse, AuthError> {
     let form = csrf_then_body(&req, &auth, &mut payload.into_inner()).await?;
     let next = form.next.filter(|n| is_safe_next(n)).unwrap_or_else(|| "/".into());
-    let user = match auth.check_password(&req, &form.username, &form.password).await {
+    let user = match check_password(&auth, &req, &form.username, &form.password).await {
         Err(AuthError::Throttled { wait }) => return Ok(throttled_page(wait)),
         other => other?,
     };

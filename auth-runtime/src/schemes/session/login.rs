@@ -62,7 +62,7 @@ pub struct LoginCookies {
 pub async fn login(req: &HttpRequest, auth: &Auth, user: &User) -> Result<LoginCookies, AuthError> {
     let stored = auth.users().by_id(user.id).await?.ok_or(AuthError::InvalidCredentials)?;
     let cfg = config(auth);
-    let store = auth.session_store()?;
+    let store = sessions::session_store(auth)?;
     if let Some(old) = cookie_value(req, &cfg.cookie_name).filter(|k| sessions::is_key(k)) {
         store.delete(&sessions::digest(old)).await?;
     }
@@ -89,7 +89,7 @@ pub async fn login(req: &HttpRequest, auth: &Auth, user: &User) -> Result<LoginC
 pub async fn logout(req: &HttpRequest, auth: &Auth, user_id: Option<i64>) -> Result<Cookie<'static>, AuthError> {
     let cfg = config(auth);
     if let Some(key) = cookie_value(req, &cfg.cookie_name).filter(|k| sessions::is_key(k)) {
-        auth.session_store()?.delete(&sessions::digest(key)).await?;
+        sessions::session_store(auth)?.delete(&sessions::digest(key)).await?;
     }
     if let Some(id) = user_id {
         tracing::info!(target: "auth::audit", user_id = id, action = "session_logout", "session deleted");

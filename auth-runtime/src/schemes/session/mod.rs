@@ -77,7 +77,7 @@ async fn session_principal(req: &HttpRequest, auth: &Auth) -> Result<Option<Prin
     }
     let snapshot = cache.snapshot();
     let digest = store::digest(key);
-    let store = auth.session_store()?;
+    let store = store::session_store(auth)?;
     let (record, user, password_hash, sessions_not_before) = match store {
         SessionStore::Database(db) if auth.default_users() => {
             let Some(row) = crate::reads::session_by_digest(db, &digest).await? else { return Ok(None) };

@@ -9,6 +9,7 @@ use super::store as token;
 use crate::endpoints::LoginRequest;
 use crate::error::AuthError;
 use crate::http::{JsonOrForm, no_content, not_allowed};
+use crate::login;
 use crate::principal::{Principal, SchemeData};
 use crate::state::Auth;
 
@@ -36,10 +37,10 @@ pub async fn obtain_token(
     body: JsonOrForm<LoginRequest>,
 ) -> Result<HttpResponse, AuthError> {
     let LoginRequest { username, password } = body.0;
-    let user = auth.check_password(&req, &username, &password).await?.ok_or(AuthError::InvalidCredentials)?;
+    let user = login::check_password(&auth, &req, &username, &password).await?.ok_or(AuthError::InvalidCredentials)?;
     let ttl = auth.config::<TokenConfig>().and_then(|c| c.ttl);
     let issued = token::create_token(auth.db(), user.id, ttl).await?;
-    if !auth.confirm_login(&req, &user).await? {
+    if !login::confirm_login(&auth, &req, &user).await? {
         // The password changed while this login ran: what it issued does not survive.
         token::revoke_token(&auth, issued.record.id).await?;
         return Err(AuthError::InvalidCredentials);
