@@ -19,9 +19,10 @@ use crate::state::Auth;
 /// [`crate::pipeline::authenticate_and_authorize`]) as a function pointer: the builder
 /// ([`crate::setup`]) registers it, since the pipeline stands above the extractors it fills.
 #[derive(Clone, Copy)]
-pub(crate) struct DefaultPipeline(
-    pub(crate) for<'a> fn(&'a HttpRequest, &'a Auth) -> LocalBoxFuture<'a, Result<Option<Principal>, AuthError>>,
-);
+pub(crate) struct DefaultPipeline(pub(crate) for<'a> fn(&'a HttpRequest, &'a Auth) -> PipelineFuture<'a>);
+
+/// The boxed future of [`DefaultPipeline`]: the principal, `None` for an anonymous request.
+pub(crate) type PipelineFuture<'a> = LocalBoxFuture<'a, Result<Option<Principal>, AuthError>>;
 
 /// The result of authentication for one request, kept in the request extensions once the
 /// chain and the permission have run, so every extractor of the handler reads the same answer.

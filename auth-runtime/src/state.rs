@@ -23,6 +23,10 @@ use crate::users::UserStore;
 /// The boxed future of the settings' default chain.
 pub(crate) type ChainFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Principal>, AuthError>> + 'a>>;
 
+/// The challenges of the settings' default chain; the scheme (by name) that rejected the
+/// request, if any.
+pub(crate) type ChainChallenges = fn(&Auth, Option<(&'static str, &AuthError)>) -> Vec<String>;
+
 /// The settings' default chain, erased to two function pointers into a statically
 /// dispatched tuple chain (the builder makes it from [`crate::scheme::ErasedChain`]).
 #[derive(Clone, Copy)]
@@ -30,7 +34,7 @@ pub(crate) struct DefaultChainFns {
     /// Runs the chain.
     pub(crate) authenticate: for<'a> fn(&'a HttpRequest, &'a Auth) -> ChainFuture<'a>,
     /// The chain's challenges; the scheme (by name) that rejected the request, if any.
-    pub(crate) challenges: fn(&Auth, Option<(&'static str, &AuthError)>) -> Vec<String>,
+    pub(crate) challenges: ChainChallenges,
 }
 
 /// What [`Auth`] holds; [`crate::setup::AuthBuilder`] fills it.

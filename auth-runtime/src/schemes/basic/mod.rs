@@ -47,7 +47,7 @@ impl Scheme for Basic {
             return Outcome::Authenticated(principal);
         }
         let snapshot = cache.snapshot();
-        match login::check_password(&auth, req, &username, &password).await {
+        match login::check_password(auth, req, &username, &password).await {
             Ok(Some(user)) => {
                 let user_id = user.id;
                 let principal = Principal::for_user(user, Self::NAME, SchemeData::Basic);

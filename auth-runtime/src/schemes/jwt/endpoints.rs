@@ -62,7 +62,7 @@ pub struct TokenRequest {
 
 /// Checks the password of a login body; `no_active_account` for every refusal.
 async fn login_user(req: &HttpRequest, auth: &Auth, body: LoginRequest) -> Result<crate::User, AuthError> {
-    let user = login::check_password(&auth, req, &body.username, &body.password).await?;
+    let user = login::check_password(auth, req, &body.username, &body.password).await?;
     let user = user.ok_or_else(|| AuthError::AuthenticationFailed {
         detail: "No active account found with the given credentials.".into(),
         code: "no_active_account",

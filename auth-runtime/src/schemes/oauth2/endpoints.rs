@@ -232,7 +232,7 @@ pub(crate) fn no_store(mut res: actix_web::HttpResponseBuilder) -> actix_web::Ht
 async fn client_auth_failed(req: &HttpRequest, auth: &Auth, client_id: Option<&str>) -> OAuthError {
     // Counted per client id and per client IP, as failed password logins are per username
     // (a request too malformed to have reserved an attempt counts as a failure all the same).
-    if let Err(e) = login::login_guard(&auth, LoginKind::Client).failed(req, client_id.unwrap_or("")).await {
+    if let Err(e) = login::login_guard(auth, LoginKind::Client).failed(req, client_id.unwrap_or("")).await {
         return e.into();
     }
     tracing::warn!(
@@ -246,7 +246,7 @@ async fn client_auth_failed(req: &HttpRequest, auth: &Auth, client_id: Option<&s
 /// Every successful client authentication ends here.
 async fn client_auth_succeeded(req: &HttpRequest, auth: &Auth, client_id: &str) {
     // A success resets the client id's failure count, as a good login resets its username's.
-    if let Err(e) = login::login_guard(&auth, LoginKind::Client).succeeded(req, client_id).await {
+    if let Err(e) = login::login_guard(auth, LoginKind::Client).succeeded(req, client_id).await {
         tracing::warn!(error = %e, "could not reset a client's failure count");
     }
 }
@@ -318,7 +318,7 @@ async fn authenticate_client(
     };
     // The lockout, before the secret is hashed: past the limit for this client id or this
     // client IP -> 429 `{"error": "throttled"}` with Retry-After.
-    let guard = login::login_guard(&auth, LoginKind::Client);
+    let guard = login::login_guard(auth, LoginKind::Client);
     let _attempt = guard.reserve(req, &client_id).await?;
     let app = match oauth2::find_application(auth.db(), &client_id).await {
         Ok(Some(app)) => app,

@@ -96,7 +96,7 @@ async fn login_confirmed(
     user: &crate::principal::User,
 ) -> Result<Option<LoginCookies>, AuthError> {
     let cookies = login::login(req, auth, user).await?;
-    if !confirm_login(&auth, req, user).await? {
+    if !confirm_login(auth, req, user).await? {
         login::end_user_sessions(auth, user.id).await?;
         return Ok(None);
     }
