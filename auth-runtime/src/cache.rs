@@ -31,7 +31,7 @@ use moka::notification::RemovalCause;
 use sha2::{Digest, Sha256};
 
 use crate::principal::Principal;
-use crate::reads::UserRow;
+use crate::users::UserRow;
 
 /// Settings of the principal cache (section `cache` of the settings).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

@@ -105,6 +105,36 @@ pub fn bearer_challenge(keyword: &str, realm: &str, rejection: Option<&crate::er
     }
 }
 
+/// Decodes Basic credentials (RFC 7617: base64 of `user-id ":" password`, UTF-8) into
+/// `(username, password)`, split at the first colon. The Basic scheme and OAuth2 client
+/// authentication both use it.
+///
+/// # Errors
+/// A 401 whose detail names the defect: missing, spaces, base64, UTF-8 or colon.
+pub fn decode_basic(credentials: Credentials<'_>) -> Result<(String, String), crate::error::AuthError> {
+    let encoded = match credentials {
+        Credentials::Missing => {
+            return Err(crate::error::AuthError::failed("Invalid basic header. No credentials provided."));
+        }
+        Credentials::TooMany => {
+            return Err(crate::error::AuthError::failed(
+                "Invalid basic header. Credentials string should not contain spaces.",
+            ));
+        }
+        Credentials::One(c) => c,
+    };
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| {
+        crate::error::AuthError::failed("Invalid basic header. Credentials not correctly base64 encoded.")
+    })?;
+    let decoded = String::from_utf8(decoded)
+        .map_err(|_| crate::error::AuthError::failed("Invalid basic header. Credentials are not valid UTF-8."))?;
+    let (username, password) = decoded.split_once(':').ok_or_else(|| {
+        crate::error::AuthError::failed("Invalid basic header. Credentials must be \"username:password\".")
+    })?;
+    Ok((username.to_owned(), password.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -205,7 +205,8 @@ pub async fn edge(
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     use actix_web::http::header;
-    let host_error = req.app_data::<crate::Auth>().and_then(|auth| crate::hosts::check_host(req.request(), auth).err());
+    let host_error =
+        req.app_data::<crate::state::Auth>().and_then(|auth| crate::hosts::check_host(req.request(), auth).err());
     let mut res = match host_error {
         Some(e) => req.into_response(actix_web::ResponseError::error_response(&e)).map_into_right_body(),
         None => call_inner(req, next).await?.map_into_left_body(),
@@ -317,6 +318,22 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
 /// An empty 204 response.
 pub fn no_content() -> HttpResponse {
     HttpResponse::NoContent().finish()
+}
+
+/// Escapes text for HTML content and quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

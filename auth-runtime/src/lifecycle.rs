@@ -7,12 +7,15 @@
 //! here go through the registered stores in registration order instead of naming schemes, so
 //! the CLI and the app's own admin code end them all at once, a custom scheme included.
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 
 use crate::cache::Subject;
 use crate::error::AuthError;
 use crate::principal::User;
 use crate::state::Auth;
+use crate::users::{NewUser, UserRecord, is_valid_username, normalize_username};
 
 /// What a scheme that stores credentials does when its user's account changes, and how its
 /// expired records go (knox's and Simple JWT's `flushexpiredtokens`, Django's
@@ -44,6 +47,17 @@ pub trait CredentialStore: Send + Sync + 'static {
         let _ = auth;
         Box::pin(async { Ok(0) })
     }
+}
+
+/// The registered [`CredentialStore`]s, in registration order (the built-in Token, Jwt,
+/// Session and OAuth2 ones first): the builder ([`crate::AuthBuilder::credentials`]) keeps
+/// them in [`Auth`].
+pub(crate) struct CredentialStores(pub(crate) Vec<Arc<dyn CredentialStore>>);
+
+/// The registered [`CredentialStore`]s of `auth`, in registration order (the built-in
+/// Token, Jwt, Session and OAuth2 ones first).
+pub fn credential_stores(auth: &Auth) -> impl Iterator<Item = &dyn CredentialStore> {
+    auth.config::<CredentialStores>().into_iter().flat_map(|s| s.0.iter().map(|s| &**s))
 }
 
 /// Why a lifecycle operation failed.
@@ -83,7 +97,7 @@ pub async fn change_password(auth: &Auth, login: &str, password: &str) -> Result
     let hash = auth.passwords().hash(password).await?;
     auth.users().set_password_hash(user.id, &hash).await?;
     auth.revoked(Subject::User(user.id)).await;
-    for store in auth.credential_stores() {
+    for store in credential_stores(auth) {
         store.revoke_user(auth, user.id).await?;
     }
     tracing::info!(target: "auth::audit", user_id = user.id, action = "change_password", "every credential of the user revoked");
@@ -101,7 +115,7 @@ pub async fn set_active(auth: &Auth, login: &str, active: bool) -> Result<User, 
     let user = find_user(auth, login).await?;
     auth.users().set_active(user.id, active).await?;
     if !active {
-        for store in auth.credential_stores() {
+        for store in credential_stores(auth) {
             store.user_deactivated(auth, user.id).await?;
         }
     }
@@ -118,7 +132,7 @@ pub async fn set_active(auth: &Auth, login: &str, active: bool) -> Result<User, 
 /// Unknown user or store failure.
 pub async fn delete_user(auth: &Auth, login: &str) -> Result<(), LifecycleError> {
     let user = find_user(auth, login).await?;
-    for store in auth.credential_stores() {
+    for store in credential_stores(auth) {
         store.user_deleted(auth, user.id).await?;
     }
     auth.users().delete(user.id).await?;
@@ -157,18 +171,18 @@ impl serde::Serialize for FlushCounts {
 /// A store failure.
 pub async fn flush_expired(auth: &Auth) -> Result<FlushCounts, AuthError> {
     let mut counts = Vec::new();
-    for store in auth.credential_stores() {
+    for store in credential_stores(auth) {
         counts.push((store.name(), store.delete_expired(auth).await?));
     }
     Ok(FlushCounts(counts))
 }
 
 /// Starts a background task on the current runtime that calls [`flush_expired`] every
-/// [`crate::SessionConfig::cleanup_interval`] seconds (the first time after one interval);
+/// [`crate::schemes::session::SessionConfig::cleanup_interval`] seconds (the first time after one interval);
 /// `None` when the interval is 0. A failed run is logged and retried at the next one. Call it
 /// once per serving process (each instance may run it; the deletes are idempotent).
 pub fn spawn_flush(auth: Auth) -> Option<actix_web::rt::task::JoinHandle<()>> {
-    let every = auth.config::<crate::SessionConfig>().map_or(3600, |c| c.cleanup_interval);
+    let every = auth.config::<crate::schemes::session::SessionConfig>().map_or(3600, |c| c.cleanup_interval);
     if every == 0 {
         return None;
     }
@@ -182,4 +196,47 @@ pub fn spawn_flush(auth: Auth) -> Option<actix_web::rt::task::JoinHandle<()>> {
             }
         }
     }))
+}
+
+/// Why [`create_user`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    /// The username is not 1 to 150 letters, digits and `@.+-_`.
+    #[error("invalid username: use 1 to 150 letters, digits and @.+-_")]
+    InvalidUsername,
+    /// A user with this login name exists.
+    #[error("a user with that username already exists")]
+    Exists,
+    /// The store failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+/// Creates a user through the app's [`UserStore`], hashing the password with `auth`'s
+/// hasher (Django's `UserManager.create_user`).
+///
+/// # Errors
+/// [`CreateUserError`]: invalid username, existing user, store failure (503).
+pub async fn create_user(auth: &Auth, mut new: NewUser) -> Result<User, CreateUserError> {
+    new.username = normalize_username(&new.username);
+    if !is_valid_username(&new.username) {
+        return Err(CreateUserError::InvalidUsername);
+    }
+    let password_hash = auth.passwords().hash(&new.password).await?;
+    let record = UserRecord {
+        username: new.username,
+        email: new.email,
+        password_hash,
+        is_staff: new.is_staff,
+        is_active: new.is_active,
+    };
+    auth.users().create(record).await.map_err(AuthError::from)?.ok_or(CreateUserError::Exists)
+}
+
+/// Every user of the app's [`UserStore`], in its order (the default table: by username).
+///
+/// # Errors
+/// 503 when the store fails.
+pub async fn list_users(auth: &Auth) -> Result<Vec<User>, AuthError> {
+    Ok(auth.users().list().await?)
 }

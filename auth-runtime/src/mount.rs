@@ -31,8 +31,10 @@ use actix_web::{App, web};
 use crate::endpoints;
 use crate::error::SetupError;
 use crate::http;
-use crate::sessions::Sessions;
-use crate::state::{Auth, AuthBuilder};
+use crate::schemes::session::store::Sessions;
+use crate::schemes::{jwt, oauth2, session, token};
+use crate::setup::AuthBuilder;
+use crate::state::Auth;
 
 /// The framework, started: its state and its session middleware, both cheap to clone.
 #[derive(Clone)]
@@ -93,18 +95,18 @@ where
     if let Some(api) = &mounts.api {
         app = app.service(
             web::scope(api.trim_end_matches('/'))
-                .configure(endpoints::token_routes)
-                .configure(endpoints::jwt_routes)
-                .configure(endpoints::session_routes),
+                .configure(token::token_routes)
+                .configure(jwt::jwt_routes)
+                .configure(session::session_routes),
         );
     }
     if let Some(page) = &mounts.login_page {
-        app = app.service(web::scope(page.trim_end_matches('/')).configure(endpoints::login_page_routes));
+        app = app.service(web::scope(page.trim_end_matches('/')).configure(session::login_page_routes));
     }
     if let Some(oauth2) = &mounts.oauth2 {
         app = app
             .service(web::scope(oauth2.trim_end_matches('/')).configure(endpoints::oauth2_routes))
-            .configure(endpoints::oauth2::metadata_routes);
+            .configure(oauth2::endpoints::metadata_routes);
     }
     app.configure(routes)
         .default_service(web::to(http::not_found))

@@ -464,7 +464,7 @@ impl Passwords {
 
     /// Takes a place in the queue of password checks for `client` (its address), without
     /// waiting: every endpoint that checks a password calls it (through
-    /// [`crate::Auth::check_password`]) before hashing, and keeps the place until the check
+    /// [`crate::login::check_password`]) before hashing, and keeps the place until the check
     /// is over.
     ///
     /// # Errors

@@ -7,7 +7,7 @@
 //!   request at all? Run by the [pipeline](crate::pipeline) before the handler's own
 //!   extractors, for every request.
 //! - [`Permission::has_object_permission`]: may it act on this object? Run only when the
-//!   handler asks, after loading the object, with [`check_object_permissions`] (DRF's
+//!   handler asks, after loading the object, with [`check_object_permissions`](crate::check_object_permissions) (DRF's
 //!   `APIView.check_object_permissions` / `get_object`). Allowed by default.
 //!
 //! Compose permissions in `#[permission(...)]` with `&`, `|` and `!` (DRF 3.9+ semantics,
@@ -64,8 +64,6 @@ use actix_web::HttpRequest;
 use crate::error::AuthError;
 use crate::principal::{Principal, User};
 use crate::state::Auth;
-
-pub use crate::pipeline::check_object_permissions;
 
 /// What a permission sees: the request, the application state and the principal (`None`
 /// for an anonymous request). DRF passes `request` and `view`; the state stands in for the
@@ -184,7 +182,7 @@ pub trait Permission: 'static {
 
     /// True when the principal may act on `obj`, an object the handler loaded (DRF's
     /// `has_object_permission(request, view, obj)`). Run only by
-    /// [`check_object_permissions`], after [`has_permission`](Self::has_permission) allowed
+    /// [`check_object_permissions`](crate::check_object_permissions), after [`has_permission`](Self::has_permission) allowed
     /// the request. The default allows, as DRF's.
     ///
     /// `obj` is the handler's object as `&dyn Any`: downcast it to the types the rule knows
@@ -349,7 +347,7 @@ impl HasScope {
         }
     }
     fn refusal(&self, cx: &Context<'_>) -> AuthError {
-        let realm = cx.auth.config::<crate::schemes::OAuth2Config>().map_or("api", |c| c.realm.as_str());
+        let realm = cx.auth.config::<crate::schemes::oauth2::OAuth2Config>().map_or("api", |c| c.realm.as_str());
         let challenge = format!(
             "Bearer realm={}, error=\"insufficient_scope\", scope={}",
             crate::header::quote(realm),
@@ -467,38 +465,50 @@ pub struct DefaultPermission;
 
 impl Permission for DefaultPermission {
     async fn has_permission(&self, cx: &Context<'_>) -> Result<bool, AuthError> {
-        let p = cx.auth.default_permission();
+        let p = default_permission(cx.auth);
         match p.check_now_dyn(cx) {
             Some(verdict) => verdict.map(|v| v.is_allow()),
             None => p.has_permission_boxed(cx).await,
         }
     }
     async fn has_object_permission(&self, cx: &Context<'_>, obj: &dyn Any) -> Result<bool, AuthError> {
-        cx.auth.default_permission().has_object_permission_boxed(cx, obj).await
+        default_permission(cx.auth).has_object_permission_boxed(cx, obj).await
     }
     fn denial(&self, cx: &Context<'_>) -> AuthError {
-        cx.auth.default_permission().denial_dyn(cx)
+        default_permission(cx.auth).denial_dyn(cx)
     }
     async fn check(&self, cx: &Context<'_>) -> Result<Verdict, AuthError> {
-        let p = cx.auth.default_permission();
+        let p = default_permission(cx.auth);
         match p.check_now_dyn(cx) {
             Some(verdict) => verdict,
             None => p.check_boxed(cx).await,
         }
     }
     async fn check_object(&self, cx: &Context<'_>, obj: &dyn Any) -> Result<Verdict, AuthError> {
-        cx.auth.default_permission().check_object_boxed(cx, obj).await
+        default_permission(cx.auth).check_object_boxed(cx, obj).await
     }
     fn check_now(&self, cx: &Context<'_>) -> Option<Result<Verdict, AuthError>> {
-        cx.auth.default_permission().check_now_dyn(cx)
+        default_permission(cx.auth).check_now_dyn(cx)
     }
 }
 
 /// A boxed, non-`Send` future (actix handlers run on one thread).
 pub(crate) type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
+/// The settings' permission, registered in [`Auth`] by the builder
+/// ([`crate::setup::AuthBuilder::default_permission`]).
+pub(crate) struct DefaultPermissionSlot(pub(crate) std::sync::Arc<dyn ErasedPermission + Send + Sync>);
+
+/// The settings' permission of `auth` ([`IsAuthenticated`] when none is registered).
+fn default_permission(auth: &Auth) -> &(dyn ErasedPermission + Send + Sync) {
+    match auth.config::<DefaultPermissionSlot>() {
+        Some(slot) => &*slot.0,
+        None => &IsAuthenticated,
+    }
+}
+
 /// [`Permission`] behind a `dyn`: the settings' permission in [`Auth`] and the handler's in
-/// the request (for [`check_object_permissions`]).
+/// the request (for [`check_object_permissions`](crate::check_object_permissions)).
 pub(crate) trait ErasedPermission: 'static {
     fn check_now_dyn(&self, cx: &Context<'_>) -> Option<Result<Verdict, AuthError>>;
     fn denial_dyn(&self, cx: &Context<'_>) -> AuthError;

@@ -36,8 +36,9 @@ use actix_web::web::Payload;
 use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder, ResponseError};
 
 use crate::error::AuthError;
+use crate::extract::{Decided, DecidedPermission};
 use crate::permissions::{Context, DefaultPermission, Permission, Verdict};
-use crate::principal::{Decided, DecidedPermission, Principal};
+use crate::principal::Principal;
 use crate::scheme::{Chain, anonymous_challenges, anonymous_error};
 use crate::state::Auth;
 use crate::throttling::{DefaultThrottles, Throttles};
@@ -153,7 +154,7 @@ pub async fn check_object_permissions<T: Any>(req: &HttpRequest, obj: &T) -> Res
     let kept = req.extensions().get::<Decided>().cloned();
     let done = match kept {
         Some(done) => done,
-        None => crate::principal::decide_default(req, true).await?,
+        None => crate::extract::decide_default(req, true).await?,
     };
     let auth = Auth::from_request_ref(req)?;
     let cx = Context::new(&auth, req, done.principal.as_ref());

@@ -16,44 +16,7 @@ use crate::cache::GenCache;
 use crate::error::AuthError;
 use crate::principal::User;
 use crate::state::Auth;
-
-/// A user row with its per-user revocation times (`auth_revocations`, 0 when none).
-#[derive(Debug, Clone, FromQueryResult)]
-pub struct UserRow {
-    /// `users.id`.
-    pub id: i64,
-    /// `users.username`.
-    pub username: String,
-    /// `users.email`.
-    pub email: String,
-    /// `users.is_active`.
-    pub is_active: bool,
-    /// `users.is_staff`.
-    pub is_staff: bool,
-    /// `users.is_superuser`.
-    pub is_superuser: bool,
-    /// `users.password_hash` (for the session's password-change check; never sent anywhere).
-    pub password_hash: String,
-    /// JWTs issued before this time (seconds since the epoch) are revoked.
-    pub not_before: i64,
-    /// Sessions logged in before this time (milliseconds since the epoch) are ended.
-    pub sessions_not_before: i64,
-}
-
-impl UserRow {
-    /// The user as the framework sees it.
-    pub fn user(&self) -> User {
-        User {
-            id: self.id,
-            username: self.username.clone(),
-            email: self.email.clone(),
-            is_staff: self.is_staff,
-            is_active: self.is_active,
-            is_superuser: self.is_superuser,
-            fields: crate::principal::AppFields::default(),
-        }
-    }
-}
+pub use crate::users::UserRow;
 
 /// An API token joined to its user.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -131,7 +94,7 @@ static TOKEN_SQL: LazyLock<Sql> = LazyLock::new(|| Sql::new(TOKEN_SELECT.to_owne
 /// A database session joined to its user and the user's revocation times.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct SessionRow {
-    /// `auth_sessions.state`: the [`crate::sessions::SessionRecord`] as JSON.
+    /// `auth_sessions.state`: the [`crate::schemes::session::store::SessionRecord`] as JSON.
     pub state: String,
     /// The session's user, read from the same row.
     #[sea_orm(nested)]

@@ -196,7 +196,7 @@ fn ident(req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principa
     match principal.and_then(|p| p.user.as_ref()) {
         Some(user) => format!("user:{}", user.id),
         None => match principal.map(|p| &p.data) {
-            Some(crate::SchemeData::Custom(id)) => format!("principal:{id}"),
+            Some(crate::principal::SchemeData::Custom(id)) => format!("principal:{id}"),
             _ => format!("ip:{}", client_ip(req, config.num_proxies)),
         },
     }
@@ -679,7 +679,7 @@ pub enum LoginKind {
 }
 
 /// The lockout of guessing: counts failures per name and per client IP; see the module
-/// documentation. Obtain it with [`Auth::login_guard`].
+/// documentation. Obtain it with [`crate::login::login_guard`].
 #[derive(Debug, Clone, Copy)]
 pub struct LoginGuard<'a> {
     auth: &'a Auth,

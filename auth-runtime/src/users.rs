@@ -5,7 +5,7 @@ use crate::db::Bounded;
 use futures_util::future::BoxFuture;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Func;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, QueryOrder};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, FromQueryResult, QueryOrder};
 use std::sync::Arc;
 
 use crate::principal::User;
@@ -271,6 +271,44 @@ impl UserStore for DbUserStore {
     }
 }
 
+/// A user row with its per-user revocation times (`auth_revocations`, 0 when none).
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct UserRow {
+    /// `users.id`.
+    pub id: i64,
+    /// `users.username`.
+    pub username: String,
+    /// `users.email`.
+    pub email: String,
+    /// `users.is_active`.
+    pub is_active: bool,
+    /// `users.is_staff`.
+    pub is_staff: bool,
+    /// `users.is_superuser`.
+    pub is_superuser: bool,
+    /// `users.password_hash` (for the session's password-change check; never sent anywhere).
+    pub password_hash: String,
+    /// JWTs issued before this time (seconds since the epoch) are revoked.
+    pub not_before: i64,
+    /// Sessions logged in before this time (milliseconds since the epoch) are ended.
+    pub sessions_not_before: i64,
+}
+
+impl UserRow {
+    /// The user as the framework sees it.
+    pub fn user(&self) -> User {
+        User {
+            id: self.id,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            is_staff: self.is_staff,
+            is_active: self.is_active,
+            is_superuser: self.is_superuser,
+            fields: crate::principal::AppFields::default(),
+        }
+    }
+}
+
 /// The form a username is stored and looked up in: Unicode NFKC (Django's
 /// `AbstractBaseUser.normalize_username`), so `ａｌｉｃｅ` (fullwidth) is `alice` and cannot be
 /// created beside it. Applied at creation and at every login.
@@ -286,7 +324,7 @@ pub fn is_valid_username(name: &str) -> bool {
     (1..=150).contains(&count) && name.chars().all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
 }
 
-/// A user to create with [`create_user`]. The default is an active, non-staff user.
+/// A user to create with [`crate::lifecycle::create_user`]. The default is an active, non-staff user.
 #[derive(Debug, Clone)]
 pub struct NewUser {
     /// Login name; see [`is_valid_username`].
@@ -312,49 +350,6 @@ impl Default for NewUser {
             is_active: true,
         }
     }
-}
-
-/// Why [`create_user`] refused.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateUserError {
-    /// The username is not 1 to 150 letters, digits and `@.+-_`.
-    #[error("invalid username: use 1 to 150 letters, digits and @.+-_")]
-    InvalidUsername,
-    /// A user with this login name exists.
-    #[error("a user with that username already exists")]
-    Exists,
-    /// The store failed.
-    #[error(transparent)]
-    Auth(#[from] crate::AuthError),
-}
-
-/// Creates a user through the app's [`UserStore`], hashing the password with `auth`'s
-/// hasher (Django's `UserManager.create_user`).
-///
-/// # Errors
-/// [`CreateUserError`]: invalid username, existing user, store failure (503).
-pub async fn create_user(auth: &crate::Auth, mut new: NewUser) -> Result<User, CreateUserError> {
-    new.username = normalize_username(&new.username);
-    if !is_valid_username(&new.username) {
-        return Err(CreateUserError::InvalidUsername);
-    }
-    let password_hash = auth.passwords().hash(&new.password).await?;
-    let record = UserRecord {
-        username: new.username,
-        email: new.email,
-        password_hash,
-        is_staff: new.is_staff,
-        is_active: new.is_active,
-    };
-    auth.users().create(record).await.map_err(crate::AuthError::from)?.ok_or(CreateUserError::Exists)
-}
-
-/// Every user of the app's [`UserStore`], in its order (the default table: by username).
-///
-/// # Errors
-/// 503 when the store fails.
-pub async fn list_users(auth: &crate::Auth) -> Result<Vec<User>, crate::AuthError> {
-    Ok(auth.users().list().await?)
 }
 
 #[cfg(test)]

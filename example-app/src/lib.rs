@@ -328,7 +328,7 @@ async fn oauth2_whoami(principal: Principal) -> HttpResponse {
 /// `GET /api/admin/users`: staff only; every user with its flags.
 #[permission(IsAdminUser)]
 async fn admin_users(auth: Auth) -> Result<HttpResponse, AuthError> {
-    let users = auth_runtime::users::list_users(&auth).await?;
+    let users = auth_runtime::lifecycle::list_users(&auth).await?;
     let body: Vec<_> = users
         .into_iter()
         .map(|u| serde_json::json!({"username": u.username, "is_staff": u.is_staff, "is_active": u.is_active}))

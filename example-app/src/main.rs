@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use actix_web::HttpServer;
 use anyhow::{Context, bail};
 use auth_runtime::lifecycle::{self, LifecycleError};
+use auth_runtime::lifecycle::{CreateUserError, create_user};
 use auth_runtime::schemes::oauth2::{self, ApplicationError, GrantType, NewApplication};
 use auth_runtime::schemes::token;
-use auth_runtime::users::{self, CreateUserError, NewUser};
+use auth_runtime::users::{self, NewUser};
 use clap::{Parser, Subcommand, ValueEnum};
 use example_app::{DEFAULT_DATABASE_URL, Settings, app, build_state, connect_with};
 
@@ -268,7 +269,7 @@ async fn run(cli: Cli, audit: Option<&mut Audit>) -> anyhow::Result<()> {
             }
             let password = read_password(password_stdin)?;
             let new = NewUser { username: username.clone(), email, password, is_staff: staff, is_active: !inactive };
-            match users::create_user(&auth, new).await {
+            match create_user(&auth, new).await {
                 Ok(_) => eprintln!("created user {username:?}"),
                 Err(CreateUserError::Exists) => bail!("a user named {username:?} already exists"),
                 Err(e) => bail!("{e}"),

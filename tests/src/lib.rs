@@ -8,7 +8,8 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use actix_web::HttpServer;
-use auth_runtime::users::{NewUser, create_user};
+use auth_runtime::lifecycle::create_user;
+use auth_runtime::users::NewUser;
 use auth_runtime::{Auth, SecretKey, User};
 use example_app::Settings;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -145,7 +146,7 @@ impl TestApp {
     /// Serves `routes` (or the example app) with a state built around `auth` (for tests that
     /// configure the framework themselves).
     pub async fn serve_auth(db: TestDb, auth: Auth, routes: Option<fn(&mut actix_web::web::ServiceConfig)>) -> TestApp {
-        let sessions = auth_runtime::sessions::Sessions::new(&auth).await.expect("sessions");
+        let sessions = auth_runtime::schemes::session::store::Sessions::new(&auth).await.expect("sessions");
         Self::serve(db, example_app::AppState { auth, sessions }, routes)
     }
 

@@ -6,7 +6,8 @@
 use std::io::{Read, Write};
 use tests::DEFAULT_CHALLENGES;
 
-use auth_runtime::users::{NewUser, create_user};
+use auth_runtime::lifecycle::create_user;
+use auth_runtime::users::NewUser;
 use reqwest::Method;
 use reqwest::header::HeaderValue;
 use sea_orm::ConnectionTrait;

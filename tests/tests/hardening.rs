@@ -368,7 +368,7 @@ db_test!(two_authorization_headers_are_refused, |app| {
 db_test!(usernames_are_nfkc_normalised, |app| {
     app.user("alice", "pw", false).await;
     let fullwidth = "\u{ff41}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}";
-    let err = auth_runtime::users::create_user(
+    let err = auth_runtime::lifecycle::create_user(
         &app.auth,
         auth_runtime::users::NewUser {
             username: fullwidth.into(),
@@ -379,7 +379,7 @@ db_test!(usernames_are_nfkc_normalised, |app| {
     )
     .await
     .expect_err("a fullwidth alice is alice");
-    assert!(matches!(err, auth_runtime::users::CreateUserError::Exists), "{err}");
+    assert!(matches!(err, auth_runtime::lifecycle::CreateUserError::Exists), "{err}");
     // Logging in with the fullwidth form is logging in as alice.
     let res = app
         .client

@@ -441,8 +441,8 @@ async fn jwt_then_token(principal: Principal) -> HttpResponse {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/jwt", web::get().to(jwt_only)).route("/jwt-token", web::get().to(jwt_then_token)).service(
         web::scope("/api/auth")
-            .configure(auth_runtime::endpoints::jwt_routes)
-            .configure(auth_runtime::endpoints::token_routes),
+            .configure(auth_runtime::schemes::jwt::jwt_routes)
+            .configure(auth_runtime::schemes::token::token_routes),
     );
 }
 

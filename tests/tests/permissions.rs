@@ -9,8 +9,9 @@ use std::any::Any;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_runtime::check_object_permissions;
+use auth_runtime::lifecycle::create_user;
 use auth_runtime::permissions::{Context, Permission};
-use auth_runtime::users::{NewUser, create_user};
+use auth_runtime::users::NewUser;
 use auth_runtime::{AuthError, MaybePrincipal, Principal, authentication, permission};
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, Statement};

@@ -214,7 +214,7 @@ fn stays_on_site(location: &str) -> bool {
 /// Any accepted `next` stays on the site, and the form's own paths are accepted.
 #[test]
 fn accepted_next_stays_on_site() {
-    use auth_runtime::endpoints::session::is_safe_next;
+    use auth_runtime::schemes::session::endpoints::is_safe_next;
     check(2048, next_values(), |next| {
         if is_safe_next(&next) {
             prop_assert!(stays_on_site(&next), "{next:?} is accepted but leaves the site");

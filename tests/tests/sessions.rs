@@ -116,7 +116,7 @@ async fn login(app: &TestApp, user: &str, pw: &str) -> Jar {
 /// Rows of `auth_sessions`.
 async fn session_rows(app: &TestApp) -> usize {
     use sea_orm::EntityTrait;
-    auth_runtime::sessions::entity::Entity::find().all(app.auth.db()).await.unwrap().len()
+    auth_runtime::schemes::session::store::entity::Entity::find().all(app.auth.db()).await.unwrap().len()
 }
 
 db_test!(csrf_endpoint_sets_a_readable_cookie_and_no_session, |app| {
@@ -579,7 +579,7 @@ db_test!(the_database_keeps_no_session_key, |app| {
     use sea_orm::EntityTrait;
     app.user("alice", "pw", false).await;
     let jar = login(&app, "alice", "pw").await;
-    let rows = auth_runtime::sessions::entity::Entity::find().all(app.auth.db()).await.unwrap();
+    let rows = auth_runtime::schemes::session::store::entity::Entity::find().all(app.auth.db()).await.unwrap();
     let cookie = jar.session.unwrap();
     assert!(!rows.is_empty());
     for row in rows {

@@ -4,9 +4,8 @@
 
 use auth_runtime::Auth;
 use auth_runtime::lifecycle::{self, LifecycleError};
-use auth_runtime::users::{
-    CreateUserError, DbUserStore, LoginField, NewUser, UserRecord, UserStore, create_user, list_users,
-};
+use auth_runtime::lifecycle::{CreateUserError, create_user, list_users};
+use auth_runtime::users::{DbUserStore, LoginField, NewUser, UserRecord, UserStore};
 use serde_json::{Value, json};
 use tests::{Backend, TestApp, TestDb, basic, parts, test_secret};
 

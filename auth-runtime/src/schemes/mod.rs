@@ -1,4 +1,6 @@
-//! The built-in authentication schemes, one module each.
+//! The built-in authentication schemes, one folder each: the scheme (parse, check,
+//! challenge) in its `mod.rs`, beside its configuration, models and stores, endpoints and
+//! [`crate::lifecycle::CredentialStore`]. No scheme imports another.
 
 pub mod basic;
 pub mod jwt;

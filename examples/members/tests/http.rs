@@ -5,8 +5,9 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use actix_web::HttpServer;
+use auth_runtime::lifecycle::{create_user, list_users};
 use auth_runtime::throttling::Rate;
-use auth_runtime::users::{NewUser, create_user, list_users};
+use auth_runtime::users::NewUser;
 use auth_runtime::{Auth, lifecycle};
 use base64::Engine;
 use members_example::members::{CreateMemberError, Role, create_member};

@@ -9,11 +9,14 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
-use super::LoginRequest;
+use super::config::SessionConfig;
+use super::csrf::{self, CSRF_FORM_FIELD};
+use super::login::{self, LoginCookies};
+use crate::endpoints::{LoginRequest, mounts};
 use crate::error::AuthError;
-use crate::http::{JsonOrForm, not_allowed};
+use crate::http::{JsonOrForm, escape_html, not_allowed};
+use crate::login::{check_password, confirm_login};
 use crate::principal::Principal;
-use crate::schemes::session::{self, CSRF_FORM_FIELD};
 use crate::state::Auth;
 
 /// Registers, relative to the enclosing scope (the settings' `endpoints.api`,
@@ -36,7 +39,7 @@ pub fn login_page_routes(cfg: &mut web::ServiceConfig) {
 /// token of the browser's CSRF secret, a new one if its cookie holds none). No session is
 /// created.
 pub async fn csrf(req: HttpRequest, auth: Auth) -> HttpResponse {
-    let (token, cookie) = session::csrf_token(&req, &auth);
+    let (token, cookie) = csrf::csrf_token(&req, &auth);
     HttpResponse::Ok()
         .cookie(cookie)
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -54,17 +57,17 @@ struct LoginForm {
 /// Checks CSRF, then reads the body: with an `X-CSRFToken` header the header decides before
 /// the body is read; without it only a form body (with `csrfmiddlewaretoken`) can pass.
 async fn csrf_then_body(req: &HttpRequest, auth: &Auth, payload: &mut Payload) -> Result<LoginForm, AuthError> {
-    let header = auth.config::<crate::SessionConfig>().map_or("X-CSRFToken".into(), |c| c.csrf_header_name.clone());
+    let header = auth.config::<SessionConfig>().map_or("X-CSRFToken".into(), |c| c.csrf_header_name.clone());
     let has_header = req.headers().contains_key(header.as_str());
     let is_form = req.content_type().eq_ignore_ascii_case("application/x-www-form-urlencoded");
     if has_header || !is_form {
-        session::check_csrf(req, auth, None)?;
+        csrf::check_csrf(req, auth, None)?;
         return Ok(JsonOrForm::<LoginForm>::from_request(req, payload).await?.0);
     }
     // Read the form loosely first, so that a missing CSRF field is a 403 whatever else is
     // missing; only then does the body have to be a complete login.
     let fields = JsonOrForm::<std::collections::HashMap<String, String>>::from_request(req, payload).await?.0;
-    session::check_csrf(req, auth, fields.get(CSRF_FORM_FIELD).map(String::as_str))?;
+    csrf::check_csrf(req, auth, fields.get(CSRF_FORM_FIELD).map(String::as_str))?;
     let value = serde_json::to_value(fields).map_err(|e| AuthError::InvalidRequest(e.to_string().into()))?;
     serde_json::from_value(value).map_err(|e| AuthError::InvalidRequest(format!("Invalid form body: {e}.").into()))
 }
@@ -75,7 +78,8 @@ async fn csrf_then_body(req: &HttpRequest, auth: &Auth, payload: &mut Payload) -
 pub async fn login(req: HttpRequest, auth: Auth, payload: web::Payload) -> Result<HttpResponse, AuthError> {
     let form = csrf_then_body(&req, &auth, &mut payload.into_inner()).await?;
     let body = LoginRequest { username: form.username, password: form.password };
-    let user = auth.check_password(&req, &body.username, &body.password).await?.ok_or(AuthError::InvalidCredentials)?;
+    let user =
+        check_password(&auth, &req, &body.username, &body.password).await?.ok_or(AuthError::InvalidCredentials)?;
     let cookies = login_confirmed(&req, &auth, &user).await?.ok_or(AuthError::InvalidCredentials)?;
     Ok(HttpResponse::Ok()
         .cookie(cookies.session)
@@ -83,17 +87,17 @@ pub async fn login(req: HttpRequest, auth: Auth, payload: web::Payload) -> Resul
         .json(serde_json::json!({ "username": user.username })))
 }
 
-/// Logs `user` in (see [`session::login`]) and confirms afterwards that the password did not
+/// Logs `user` in (see [`login::login`]) and confirms afterwards that the password did not
 /// change while the login ran; if it did, the user's sessions end again and `None` is
 /// returned (answered as a wrong password).
 async fn login_confirmed(
     req: &HttpRequest,
     auth: &Auth,
     user: &crate::principal::User,
-) -> Result<Option<session::LoginCookies>, AuthError> {
-    let cookies = session::login(req, auth, user).await?;
-    if !auth.confirm_login(req, user).await? {
-        session::end_user_sessions(auth, user.id).await?;
+) -> Result<Option<LoginCookies>, AuthError> {
+    let cookies = login::login(req, auth, user).await?;
+    if !confirm_login(auth, req, user).await? {
+        login::end_user_sessions(auth, user.id).await?;
         return Ok(None);
     }
     Ok(Some(cookies))
@@ -104,7 +108,7 @@ async fn login_confirmed(
 #[crate::authentication(Session)]
 #[crate::permission(IsAuthenticated)]
 pub async fn logout(req: HttpRequest, auth: Auth, principal: Principal) -> Result<HttpResponse, AuthError> {
-    let removal = session::logout(&req, &auth, principal.user.as_ref().map(|u| u.id)).await?;
+    let removal = login::logout(&req, &auth, principal.user.as_ref().map(|u| u.id)).await?;
     Ok(HttpResponse::NoContent().cookie(removal).finish())
 }
 
@@ -114,25 +118,9 @@ pub fn is_safe_next(next: &str) -> bool {
     next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.chars().any(char::is_control)
 }
 
-/// Escapes text for HTML content and quoted attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The login page with a freshly masked CSRF token.
 fn page(req: &HttpRequest, auth: &Auth, next: &str, error: Option<&str>) -> HttpResponse {
-    let (token, cookie) = session::csrf_token(req, auth);
+    let (token, cookie) = csrf::csrf_token(req, auth);
     let error = error.map_or(String::new(), |e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape_html(e)));
     let html = format!(
         r#"<!doctype html>
@@ -147,7 +135,7 @@ fn page(req: &HttpRequest, auth: &Auth, next: &str, error: Option<&str>) -> Http
 <p><button type="submit">Log in</button></p>
 </form></main></body></html>"#,
         next = escape_html(next),
-        action = escape_html(&super::mounts(auth).login_page_path()),
+        action = escape_html(&mounts(auth).login_page_path()),
     );
     HttpResponse::Ok()
         .cookie(cookie)
@@ -189,7 +177,7 @@ pub async fn login_page(req: HttpRequest, auth: Auth, query: web::Query<NextQuer
 pub async fn login_form(req: HttpRequest, auth: Auth, payload: web::Payload) -> Result<HttpResponse, AuthError> {
     let form = csrf_then_body(&req, &auth, &mut payload.into_inner()).await?;
     let next = form.next.filter(|n| is_safe_next(n)).unwrap_or_else(|| "/".into());
-    let user = match auth.check_password(&req, &form.username, &form.password).await {
+    let user = match check_password(&auth, &req, &form.username, &form.password).await {
         Err(AuthError::Throttled { wait }) => return Ok(throttled_page(wait)),
         other => other?,
     };

@@ -14,6 +14,8 @@
 //! [`Sessions`] connects the configured store at start-up and is the middleware that renews
 //! the cookie's `Max-Age` when the Session scheme has pushed the idle expiry back.
 
+use std::sync::OnceLock;
+
 use crate::db::Bounded;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,9 +32,9 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::config::{SessionConfig, SessionStoreKind};
 use crate::breaker::Breaker;
 use crate::error::AuthError;
-use crate::schemes::session::{SessionConfig, SessionStoreKind};
 use crate::state::Auth;
 
 /// The sea-orm entity of `auth_sessions`.
@@ -317,7 +319,7 @@ impl Sessions {
     /// A message when the store cannot be set up.
     pub async fn new(auth: &Auth) -> Result<Self, String> {
         let store = SessionStore::from_auth(auth).await?;
-        auth.set_session_store(store.clone());
+        set_session_store(auth, store.clone());
         Ok(Sessions { store })
     }
 
@@ -371,6 +373,38 @@ where
             }
             Ok(res)
         })
+    }
+}
+
+/// The connected session store, registered in [`Auth`] by [`Sessions::new`] (the builder
+/// registers it empty).
+#[derive(Default)]
+pub(crate) struct SessionStoreSlot(OnceLock<SessionStore>);
+
+/// Registers the connected session store ([`Sessions::new`] does it); the first
+/// registration wins.
+fn set_session_store(auth: &Auth, store: SessionStore) {
+    if let Some(slot) = auth.config::<SessionStoreSlot>() {
+        let _ = slot.0.set(store);
+    }
+}
+
+/// The session store of `auth`: the one [`Sessions::new`] connected, else the database when
+/// the settings keep sessions there.
+///
+/// # Errors
+/// 503 when the settings name Redis but no [`Sessions`] was built.
+pub fn session_store(auth: &Auth) -> Result<&SessionStore, AuthError> {
+    let slot = auth.config::<SessionStoreSlot>().ok_or(AuthError::ImproperlyConfigured("no session store slot"))?;
+    if let Some(store) = slot.0.get() {
+        return Ok(store);
+    }
+    match auth.config::<SessionConfig>().map(|c| c.store).unwrap_or_default() {
+        SessionStoreKind::Database => Ok(slot.0.get_or_init(|| SessionStore::Database(auth.db().clone()))),
+        SessionStoreKind::Redis => {
+            tracing::error!("the Redis session store is not connected: build Sessions::new(&auth) at start-up");
+            Err(AuthError::ServiceUnavailable)
+        }
     }
 }
 

@@ -6,58 +6,22 @@
 //! username and wrong password give the same answer.
 
 use actix_web::HttpRequest;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 
 use crate::cache::GenCache;
 use crate::error::AuthError;
-use crate::header::{Authorization, Credentials, quote};
+use crate::header::{Authorization, Credentials, decode_basic, quote};
+use crate::login;
 use crate::principal::{Principal, SchemeData};
 use crate::scheme::{Outcome, Scheme};
 use crate::state::Auth;
 
+mod config;
+
+pub use config::BasicConfig;
+
 /// The Basic scheme.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Basic;
-
-/// Configuration of [`Basic`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct BasicConfig {
-    /// The `realm` of the challenge (RFC 7617 section 2). Default `"api"`.
-    pub realm: String,
-}
-
-impl Default for BasicConfig {
-    fn default() -> Self {
-        BasicConfig { realm: "api".into() }
-    }
-}
-
-/// Decodes Basic credentials into `(username, password)`.
-///
-/// # Errors
-/// A 401 whose detail names the defect: missing, spaces, base64, UTF-8 or colon.
-pub fn decode_credentials(credentials: Credentials<'_>) -> Result<(String, String), AuthError> {
-    let encoded = match credentials {
-        Credentials::Missing => {
-            return Err(AuthError::failed("Invalid basic header. No credentials provided."));
-        }
-        Credentials::TooMany => {
-            return Err(AuthError::failed("Invalid basic header. Credentials string should not contain spaces."));
-        }
-        Credentials::One(c) => c,
-    };
-    let decoded = STANDARD
-        .decode(encoded)
-        .map_err(|_| AuthError::failed("Invalid basic header. Credentials not correctly base64 encoded."))?;
-    let decoded = String::from_utf8(decoded)
-        .map_err(|_| AuthError::failed("Invalid basic header. Credentials are not valid UTF-8."))?;
-    let (username, password) = decoded
-        .split_once(':')
-        .ok_or_else(|| AuthError::failed("Invalid basic header. Credentials must be \"username:password\"."))?;
-    Ok((username.to_owned(), password.to_owned()))
-}
 
 impl Scheme for Basic {
     const NAME: &'static str = "basic";
@@ -68,7 +32,7 @@ impl Scheme for Basic {
             return Outcome::NoCredentials;
         };
         let credentials = header.credentials();
-        let (username, password) = match decode_credentials(credentials) {
+        let (username, password) = match decode_basic(credentials) {
             Ok(pair) => pair,
             Err(e) => return Outcome::Rejected(e),
         };
@@ -83,7 +47,7 @@ impl Scheme for Basic {
             return Outcome::Authenticated(principal);
         }
         let snapshot = cache.snapshot();
-        match auth.check_password(req, &username, &password).await {
+        match login::check_password(auth, req, &username, &password).await {
             Ok(Some(user)) => {
                 let user_id = user.id;
                 let principal = Principal::for_user(user, Self::NAME, SchemeData::Basic);
@@ -105,7 +69,11 @@ impl Scheme for Basic {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
     use super::*;
+    use crate::header::decode_basic as decode_credentials;
 
     fn detail(c: Credentials<'_>) -> String {
         decode_credentials(c).unwrap_err().to_string()
@@ -134,6 +102,9 @@ mod tests {
         use proptest::prelude::*;
 
         use super::super::*;
+        use crate::header::decode_basic as decode_credentials;
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD;
 
         proptest! {
             /// Any bytes as credentials: an answer, never a panic.

@@ -8,10 +8,13 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::LoginRequest;
+use super::Jwt;
+use super::config::JwtConfig;
+use super::tokens::{self as jwt, Refreshed};
+use crate::endpoints::LoginRequest;
 use crate::error::AuthError;
 use crate::http::{JsonOrForm, not_allowed};
-use crate::schemes::jwt::{self, Refreshed};
+use crate::login;
 use crate::state::Auth;
 
 /// Registers, relative to the enclosing scope: `POST /jwt/create`, `/jwt/refresh`,
@@ -39,7 +42,7 @@ fn challenged(auth: &Auth, err: AuthError) -> AuthError {
     if err.code() != "token_not_valid" {
         return err;
     }
-    let challenge = <jwt::Jwt as crate::Scheme>::challenge(auth, Some(&err));
+    let challenge = <Jwt as crate::Scheme>::challenge(auth, Some(&err));
     err.with_challenges(challenge.into_iter().collect())
 }
 
@@ -59,13 +62,13 @@ pub struct TokenRequest {
 
 /// Checks the password of a login body; `no_active_account` for every refusal.
 async fn login_user(req: &HttpRequest, auth: &Auth, body: LoginRequest) -> Result<crate::User, AuthError> {
-    let user = auth.check_password(req, &body.username, &body.password).await?;
+    let user = login::check_password(auth, req, &body.username, &body.password).await?;
     let user = user.ok_or_else(|| AuthError::AuthenticationFailed {
         detail: "No active account found with the given credentials.".into(),
         code: "no_active_account",
         challenges: Vec::new(),
     })?;
-    if auth.scheme_config::<jwt::Jwt>()?.update_last_login {
+    if auth.required_config::<JwtConfig>()?.update_last_login {
         auth.users().record_login(user.id).await?;
     }
     Ok(user)
@@ -75,7 +78,7 @@ async fn login_user(req: &HttpRequest, auth: &Auth, body: LoginRequest) -> Resul
 pub async fn create(req: HttpRequest, auth: Auth, body: JsonOrForm<LoginRequest>) -> Result<HttpResponse, AuthError> {
     let user = login_user(&req, &auth, body.0).await.map_err(|e| challenged(&auth, e))?;
     let pair = jwt::issue_pair(&auth, &user, None).await.map_err(|e| challenged(&auth, e))?;
-    if !auth.confirm_login(&req, &user).await? {
+    if !login::confirm_login(&auth, &req, &user).await? {
         // The password changed while this login ran: every JWT of the user is revoked again.
         jwt::revoke_all(&auth, user.id).await?;
         return Err(challenged(
