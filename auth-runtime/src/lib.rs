@@ -22,6 +22,7 @@
 
 extern crate self as auth_runtime;
 
+pub mod apidoc;
 mod audit;
 pub mod breaker;
 pub mod cache;

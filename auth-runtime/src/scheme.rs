@@ -6,12 +6,12 @@
 //! request is anonymous and the permission decides. Chains known at compile time are tuples
 //! of scheme types, dispatched statically.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::HttpRequest;
 
+use crate::apidoc::SchemeDoc;
 use crate::error::AuthError;
 use crate::principal::Principal;
 use crate::state::Auth;
@@ -98,60 +98,6 @@ pub trait Scheme: 'static {
         let _ = auth;
         None
     }
-}
-
-/// How a scheme describes itself in an API document: one OpenAPI 3.1 Security Scheme Object
-/// (`components.securitySchemes`, OpenAPI 3.1 section 4.8.27), as [`Scheme::describe`]
-/// returns it. An API document generated from the handlers' attributes lists, for each
-/// handler, the schemes of its chain ([`Chain::describe`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemeDoc {
-    /// Where the credentials go.
-    pub kind: SchemeDocKind,
-    /// One sentence for the reader of the document.
-    pub description: Cow<'static, str>,
-}
-
-/// The kinds of OpenAPI security schemes (`type`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SchemeDocKind {
-    /// `type: http`: an `Authorization` scheme of the IANA registry (`basic`, `bearer`), with
-    /// the bearer token's format (`JWT`) where there is one.
-    Http {
-        /// The auth-scheme name, lower case (`basic`, `bearer`).
-        scheme: Cow<'static, str>,
-        /// `bearerFormat`, e.g. `JWT`.
-        bearer_format: Option<&'static str>,
-    },
-    /// `type: apiKey`: a credential in a header, query parameter or cookie called `name`
-    /// (DRF's `Authorization: Token ...` is a header key with a prefix).
-    ApiKey {
-        /// `in`: `header`, `query` or `cookie`.
-        location: KeyLocation,
-        /// The header, parameter or cookie name.
-        name: Cow<'static, str>,
-    },
-    /// `type: oauth2`: the authorization server's endpoints (paths as mounted) and scopes.
-    OAuth2 {
-        /// The authorization endpoint (authorization-code flow), if the server has one.
-        authorization_url: Option<String>,
-        /// The token endpoint.
-        token_url: String,
-        /// The scopes a client may request, with their descriptions.
-        scopes: Vec<(String, String)>,
-    },
-}
-
-/// Where an [`SchemeDocKind::ApiKey`] credential goes (OpenAPI's `in`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyLocation {
-    /// A request header.
-    Header,
-    /// A query parameter.
-    Query,
-    /// A cookie.
-    Cookie,
 }
 
 /// A chain of schemes: implemented for tuples of [`Scheme`]s, `(Basic, Token)`, and for

@@ -35,8 +35,8 @@ pub(crate) struct DefaultChainFns {
     pub(crate) authenticate: for<'a> fn(&'a HttpRequest, &'a Auth) -> ChainFuture<'a>,
     /// The chain's challenges; the scheme (by name) that rejected the request, if any.
     pub(crate) challenges: ChainChallenges,
-    /// The chain's self-descriptions (see [`crate::scheme::Chain::describe`]).
-    pub(crate) describe: fn(&Auth) -> Vec<(&'static str, crate::scheme::SchemeDoc)>,
+    /// The chain's self-descriptions (see `Chain::describe`).
+    pub(crate) describe: fn(&Auth) -> Vec<(&'static str, crate::apidoc::SchemeDoc)>,
 }
 
 /// What [`Auth`] holds; [`crate::setup::AuthBuilder`] fills it.
@@ -135,7 +135,7 @@ impl Auth {
     }
 
     /// The challenges of the chain `chain` (a type id) for a request without credentials:
-    /// `make`'s answer, computed once (see [`crate::scheme::anonymous_challenges`]).
+    /// `make`'s answer, computed once (once per chain type).
     pub(crate) fn memoized_challenges(&self, chain: TypeId, make: impl FnOnce() -> Vec<String>) -> Vec<String> {
         let read = self.0.anonymous_challenges.read().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = read.get(&chain) {
