@@ -89,3 +89,48 @@ async fn endpoints_follow_their_prefixes_sqlite() {
 async fn endpoints_follow_their_prefixes_postgres() {
     endpoints_follow_their_prefixes(Backend::Postgres).await;
 }
+
+/// Every built-in scheme describes itself for an API document (an OpenAPI security scheme),
+/// from the settings: the OAuth2 URLs follow the mount prefix, the Token keyword and the
+/// session cookie name their configuration; a scheme without a description is left out.
+#[actix_web::rt::test]
+async fn schemes_describe_themselves_for_an_api_document() {
+    use auth_runtime::apidoc::{KeyLocation, SchemeDocKind};
+    use auth_runtime::schemes::{Basic, Jwt, OAuth2, Session, Token};
+    use auth_runtime::{Chain, Scheme};
+
+    let Some(db) = tests::TestDb::new(Backend::Sqlite).await else { return };
+    let auth = auth_runtime::Auth::builder(db.db.clone(), tests::test_secret()).settings(&settings()).build().unwrap();
+    let docs = <(Session, Token, Jwt, Basic, OAuth2) as Chain>::describe(&auth);
+    let names: Vec<_> = docs.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["session", "token", "jwt", "basic", "oauth2"]);
+    let kinds: Vec<_> = docs.into_iter().map(|(_, doc)| doc.kind).collect();
+    assert_eq!(kinds[0], SchemeDocKind::ApiKey { location: KeyLocation::Cookie, name: "sessionid".into() });
+    assert_eq!(kinds[1], SchemeDocKind::ApiKey { location: KeyLocation::Header, name: "Authorization".into() });
+    assert_eq!(kinds[2], SchemeDocKind::Http { scheme: "bearer".into(), bearer_format: Some("JWT") });
+    assert_eq!(kinds[3], SchemeDocKind::Http { scheme: "basic".into(), bearer_format: None });
+    let SchemeDocKind::OAuth2 { authorization_url, token_url, scopes } = &kinds[4] else { panic!("{:?}", kinds[4]) };
+    assert_eq!((authorization_url.as_deref(), token_url.as_str()), (Some("/v1/oauth/authorize"), "/v1/oauth/token"));
+    assert_eq!(scopes.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["read", "write"]);
+    assert!(Token::describe(&auth).unwrap().description.contains("Authorization: Token <token>"));
+
+    // The settings' chain describes its own schemes, in its order.
+    let default: Vec<_> =
+        <auth_runtime::__private::DefaultChain as Chain>::describe(&auth).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(default, ["session", "basic", "token", "jwt", "oauth2"]);
+
+    // A scheme that does not describe itself (the trait's default) is left out.
+    struct Quiet;
+    impl Scheme for Quiet {
+        const NAME: &'static str = "quiet";
+        type Config = ();
+        async fn authenticate(_: &actix_web::HttpRequest, _: &auth_runtime::Auth) -> auth_runtime::Outcome {
+            auth_runtime::Outcome::NoCredentials
+        }
+        fn challenge(_: &auth_runtime::Auth, _: Option<&auth_runtime::AuthError>) -> Option<String> {
+            None
+        }
+    }
+    let names: Vec<_> = <(Quiet, Basic) as Chain>::describe(&auth).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["basic"]);
+}

@@ -65,6 +65,14 @@ impl Scheme for Basic {
         let realm = auth.config::<BasicConfig>().map_or("api", |c| c.realm.as_str());
         Some(format!("Basic realm={}, charset=\"UTF-8\"", quote(realm)))
     }
+
+    fn describe(auth: &Auth) -> Option<crate::apidoc::SchemeDoc> {
+        let realm = auth.config::<BasicConfig>().map_or("api", |c| c.realm.as_str());
+        Some(crate::apidoc::SchemeDoc {
+            kind: crate::apidoc::SchemeDocKind::Http { scheme: "basic".into(), bearer_format: None },
+            description: format!("HTTP Basic (RFC 7617): username and password, realm {}.", quote(realm)).into(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -112,6 +112,23 @@ impl Scheme for Jwt {
             auth.config::<JwtConfig>().and_then(|c| c.auth_header_types.first()).map_or("Bearer", String::as_str);
         Some(bearer_challenge(keyword, realm, rejection))
     }
+
+    fn describe(auth: &Auth) -> Option<crate::apidoc::SchemeDoc> {
+        let keyword =
+            auth.config::<JwtConfig>().and_then(|c| c.auth_header_types.first()).map_or("Bearer", String::as_str);
+        let description = format!("A JWT access token (Simple JWT): `Authorization: {keyword} <token>`.").into();
+        // OpenAPI's `http` type names registered auth-schemes only: another keyword is a
+        // header key with a prefix.
+        let kind = if keyword.eq_ignore_ascii_case("bearer") {
+            crate::apidoc::SchemeDocKind::Http { scheme: "bearer".into(), bearer_format: Some("JWT") }
+        } else {
+            crate::apidoc::SchemeDocKind::ApiKey {
+                location: crate::apidoc::KeyLocation::Header,
+                name: "Authorization".into(),
+            }
+        };
+        Some(crate::apidoc::SchemeDoc { kind, description })
+    }
 }
 
 #[cfg(test)]

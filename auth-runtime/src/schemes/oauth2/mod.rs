@@ -105,4 +105,25 @@ impl Scheme for OAuth2 {
         let realm = auth.config::<OAuth2Config>().map_or("api", |c| c.realm.as_str());
         Some(bearer_challenge("Bearer", realm, rejection))
     }
+
+    fn describe(auth: &Auth) -> Option<crate::apidoc::SchemeDoc> {
+        let mounts = crate::endpoints::mounts(auth);
+        let scopes = auth.config::<OAuth2Config>().map(|c| c.scopes.clone()).unwrap_or_default();
+        Some(crate::apidoc::SchemeDoc {
+            kind: crate::apidoc::SchemeDocKind::OAuth2 {
+                authorization_url: Some(mounts.oauth2_path("authorize")),
+                token_url: mounts.oauth2_path("token"),
+                scopes: scopes
+                    .into_iter()
+                    .map(|s| {
+                        let about = format!("The `{s}` scope.");
+                        (s, about)
+                    })
+                    .collect(),
+            },
+            description: "An opaque access token of the built-in OAuth2 authorization server (RFC 6749, \
+                          RFC 6750 Bearer)."
+                .into(),
+        })
+    }
 }

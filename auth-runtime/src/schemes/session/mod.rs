@@ -148,4 +148,17 @@ impl Scheme for Session {
     fn challenge(_: &Auth, _: Option<&AuthError>) -> Option<String> {
         None
     }
+
+    fn describe(auth: &Auth) -> Option<crate::apidoc::SchemeDoc> {
+        let cookie = auth.config::<SessionConfig>().map_or("sessionid", |c| c.cookie_name.as_str());
+        Some(crate::apidoc::SchemeDoc {
+            kind: crate::apidoc::SchemeDocKind::ApiKey {
+                location: crate::apidoc::KeyLocation::Cookie,
+                name: cookie.to_owned().into(),
+            },
+            description: "A server-side session (Django's): log in through the session endpoints; unsafe \
+                          methods also need the CSRF token in `X-CSRFToken`."
+                .into(),
+        })
+    }
 }

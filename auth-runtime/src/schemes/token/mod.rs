@@ -146,4 +146,16 @@ impl Scheme for Token {
     fn challenge(auth: &Auth, _rejection: Option<&AuthError>) -> Option<String> {
         Some(auth.config::<TokenConfig>().map_or("Token", |c| c.keyword.as_str()).to_owned())
     }
+
+    fn describe(auth: &Auth) -> Option<crate::apidoc::SchemeDoc> {
+        let keyword = auth.config::<TokenConfig>().map_or("Token", |c| c.keyword.as_str());
+        Some(crate::apidoc::SchemeDoc {
+            kind: crate::apidoc::SchemeDocKind::ApiKey {
+                location: crate::apidoc::KeyLocation::Header,
+                name: "Authorization".into(),
+            },
+            description: format!("An API token (DRF's TokenAuthentication): `Authorization: {keyword} <token>`.")
+                .into(),
+        })
+    }
 }
