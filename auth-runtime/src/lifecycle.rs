@@ -212,7 +212,7 @@ pub enum CreateUserError {
     Auth(#[from] AuthError),
 }
 
-/// Creates a user through the app's [`UserStore`], hashing the password with `auth`'s
+/// Creates a user through the app's [`crate::users::UserStore`], hashing the password with `auth`'s
 /// hasher (Django's `UserManager.create_user`).
 ///
 /// # Errors
@@ -233,7 +233,7 @@ pub async fn create_user(auth: &Auth, mut new: NewUser) -> Result<User, CreateUs
     auth.users().create(record).await.map_err(AuthError::from)?.ok_or(CreateUserError::Exists)
 }
 
-/// Every user of the app's [`UserStore`], in its order (the default table: by username).
+/// Every user of the app's [`crate::users::UserStore`], in its order (the default table: by username).
 ///
 /// # Errors
 /// 503 when the store fails.

@@ -17,7 +17,7 @@ use crate::throttling::{LoginGuard, LoginKind, ThrottleConfig};
 /// Checks a username and password as every password endpoint does: first the login
 /// lockout (429 past the limit of failures for this username or client IP, before any
 /// hash is computed); then a place in the bounded queue of hashes
-/// ([`Passwords::admit`]: 429 past the client address's share, 503 with `Retry-After`
+/// ([`crate::passwords::Passwords::admit`]: 429 past the client address's share, 503 with `Retry-After`
 /// when the queue is full, at once, the lockout's reservation given back); then the user
 /// is looked up, the password verified (a dummy verification when the user does not
 /// exist, so timing does not tell who exists), a weak stored hash re-hashed, and

@@ -106,7 +106,7 @@ pub enum SchemeData {
 ///
 /// As an extractor it requires authentication: the handler's chain and permission (or the
 /// settings' defaults) run first; an anonymous request is answered 401 with the chain's
-/// challenges. Use [`MaybePrincipal`] where anonymous requests are allowed.
+/// challenges. Use [`MaybePrincipal`](crate::MaybePrincipal) where anonymous requests are allowed.
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// The user; `None` only for principals that are not users (e.g. an OAuth2 client).

@@ -166,7 +166,7 @@ impl AuthBuilder {
         self
     }
 
-    /// Sets a configuration value (a scheme's [`Scheme::Config`] or an app's own).
+    /// Sets a configuration value (a scheme's [`crate::Scheme::Config`] or an app's own).
     pub fn with_config<C: Any + Send + Sync>(mut self, config: C) -> Self {
         self.mark(Setting::Config(TypeId::of::<C>()), || {
             format!("`{}` is configured twice", std::any::type_name::<C>())

@@ -122,7 +122,7 @@ impl Auth {
         &self.0.secret_key
     }
 
-    /// The configuration of type `C` (a scheme's [`Scheme::Config`]); every built-in scheme
+    /// The configuration of type `C` (a scheme's [`crate::Scheme::Config`]); every built-in scheme
     /// has one, the settings' or the default.
     pub fn config<C: Any + Send + Sync>(&self) -> Option<&C> {
         self.0.configs.get(&TypeId::of::<C>())?.downcast_ref()

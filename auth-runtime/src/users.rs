@@ -98,8 +98,8 @@ pub enum LoginField {
 }
 
 /// Where users live: every built-in path (the schemes' password checks and user reads, the
-/// login endpoints, the lifecycle functions of [`crate::lifecycle`], [`create_user`],
-/// [`list_users`]) goes through it. The default, [`DbUserStore`], is the `users` table; an
+/// login endpoints, the lifecycle functions of [`crate::lifecycle`], [`crate::lifecycle::create_user`],
+/// [`crate::lifecycle::list_users`]) goes through it. The default, [`DbUserStore`], is the `users` table; an
 /// app with its own table implements this trait and passes it to
 /// [`crate::AuthBuilder::users`].
 ///

@@ -15,10 +15,10 @@ use crate::state::Auth;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct EndpointsConfig {
-    /// The JSON API: [`token_routes`] (`/token`, `/tokens`), [`jwt_routes`] (`/jwt/...`) and
-    /// [`session_routes`] (`/csrf`, `/login`, `/logout`). Default `/api/auth`.
+    /// The JSON API: [`token_routes`](crate::schemes::token::token_routes) (`/token`, `/tokens`), [`jwt_routes`](crate::schemes::jwt::jwt_routes) (`/jwt/...`) and
+    /// [`session_routes`](crate::schemes::session::session_routes) (`/csrf`, `/login`, `/logout`). Default `/api/auth`.
     pub api: Option<String>,
-    /// The HTML login page ([`login_page_routes`], Django's `LOGIN_URL`). Default
+    /// The HTML login page ([`login_page_routes`](crate::schemes::session::login_page_routes), Django's `LOGIN_URL`). Default
     /// `/accounts/login`.
     pub login_page: Option<String>,
     /// The OAuth2 authorization server ([`oauth2_routes`]: `/authorize`, `/token`,

@@ -25,7 +25,7 @@ use crate::state::Auth;
 /// default): `GET`/`POST /authorize` ([`authorize`], [`authorize_post`]), `POST /token`
 /// ([`token`]), `POST /revoke_token` ([`revoke`]), `POST /introspect` ([`introspect`]); each
 /// answers 405 with `Allow` for other methods. The RFC 8414 metadata is
-/// [`metadata_routes`], at the app's root.
+/// [`metadata_routes`](crate::schemes::oauth2::endpoints::metadata_routes), at the app's root.
 pub fn oauth2_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/authorize").get(authorize).post(authorize_post).default_service(not_allowed("GET, POST")),
@@ -226,7 +226,7 @@ fn consent_page(req: &HttpRequest, auth: &Auth, request: &AuthorizeRequest, user
 /// `POST /o/authorize` (form: the authorize parameters, `csrfmiddlewaretoken`, `allow`):
 /// CSRF is checked first (403 `csrf_failed`), then the session user (none -> 302 to the
 /// login page), then the request as for `GET`. `allow=true` -> 302 to
-/// `redirect_uri?code=…&state=…` (the code lives [`oauth2::OAuth2Config::code_lifetime`]
+/// `redirect_uri?code=…&state=…` (the code lives [`crate::schemes::oauth2::OAuth2Config::code_lifetime`]
 /// seconds); anything else -> 302 with `error=access_denied&state=…`.
 pub async fn authorize_post(req: HttpRequest, auth: Auth, payload: web::Payload) -> HttpResponse {
     let result = async {

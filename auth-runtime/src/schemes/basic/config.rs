@@ -1,6 +1,6 @@
 //! The Basic scheme's configuration.
 
-/// Configuration of [`Basic`].
+/// Configuration of [`Basic`](super::Basic).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct BasicConfig {

@@ -18,7 +18,7 @@ pub struct VerifyingKey {
     pub key: String,
 }
 
-/// Configuration of [`Jwt`], with Simple JWT's meaning and defaults (lifetimes in seconds).
+/// Configuration of [`Jwt`](super::Jwt), with Simple JWT's meaning and defaults (lifetimes in seconds).
 #[derive(Clone, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct JwtConfig {

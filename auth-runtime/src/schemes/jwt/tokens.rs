@@ -288,7 +288,7 @@ pub async fn issue_access(auth: &Auth, user: &User) -> Result<String, AuthError>
     Ok(sign(auth, user, TokenKind::Access, iat, &[])?.0)
 }
 
-/// The result of [`refresh`].
+/// The result of [`refresh()`].
 #[derive(Debug, Clone)]
 pub enum Refreshed {
     /// Rotation on: a new pair; the old refresh token is spent.

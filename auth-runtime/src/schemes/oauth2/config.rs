@@ -2,7 +2,7 @@
 
 use crate::state::Auth;
 
-/// Configuration of [`OAuth2`] and of the authorization server (lifetimes in seconds).
+/// Configuration of [`OAuth2`](super::OAuth2) and of the authorization server (lifetimes in seconds).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct OAuth2Config {

@@ -31,7 +31,7 @@ pub struct NewApplication {
     pub redirect_uris: Vec<String>,
     /// A public client (no secret; RFC 6749 section 2.1).
     pub public: bool,
-    /// Scopes it may request; empty means every scope of [`OAuth2Config::scopes`].
+    /// Scopes it may request; empty means every scope of [`OAuth2Config::scopes`](super::OAuth2Config::scopes).
     pub scopes: Vec<String>,
     /// The registering user, if any.
     pub owner_id: Option<i64>,
@@ -174,7 +174,7 @@ pub struct CodeRequest<'a> {
     pub code_challenge: &'a str,
 }
 
-/// Issues an authorization code (a new grant), valid for [`OAuth2Config::code_lifetime`]
+/// Issues an authorization code (a new grant), valid for [`OAuth2Config::code_lifetime`](super::OAuth2Config::code_lifetime)
 /// seconds and usable once. Returns the code; only its digest is stored.
 ///
 /// # Errors

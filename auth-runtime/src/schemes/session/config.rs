@@ -15,7 +15,7 @@ pub enum SessionStoreKind {
     Redis,
 }
 
-/// Configuration of [`Session`] and of the session middleware (times in seconds).
+/// Configuration of [`Session`](super::Session) and of the session middleware (times in seconds).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct SessionConfig {

@@ -1,6 +1,6 @@
 //! The Token scheme's configuration.
 
-/// Configuration of [`Token`].
+/// Configuration of [`Token`](super::Token).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct TokenConfig {
