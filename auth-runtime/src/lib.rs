@@ -65,7 +65,7 @@ pub use extract::MaybePrincipal;
 pub use hosts::HostsConfig;
 pub use mount::Framework;
 pub use pipeline::check_object_permissions;
-pub use principal::{Principal, SchemeData, User};
+pub use principal::{AuthMethods, Authentication, Principal, SchemeData, User};
 pub use scheme::{Chain, Outcome, Scheme};
 pub use schemes::{BasicConfig, JwtConfig, OAuth2Config, SessionConfig, TokenConfig};
 pub use secret::SecretKey;

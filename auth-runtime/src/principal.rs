@@ -115,12 +115,120 @@ pub struct Principal {
     pub scheme: &'static str,
     /// The scheme's data about the credentials.
     pub data: SchemeData,
+    /// How and when the user proved who they are, as far as the credentials tell.
+    pub authentication: Authentication,
+}
+
+/// How and when a principal's user proved who they are: OpenID Connect Core's `auth_time`
+/// and `amr` (section 2), which an ID token will carry and a step-up check (a second
+/// factor) will read.
+///
+/// The built-in schemes fill it in: Basic with the time of the request and `pwd`; Session
+/// with the login's time and `pwd`; Jwt with the token's `auth_time` claim (else its `iat`)
+/// and its `amr` claim (else `pwd`); Token and OAuth2 tokens leave the time unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Authentication {
+    /// When the user last proved who they are (seconds since the Unix epoch), if known.
+    pub at: Option<i64>,
+    /// The methods used.
+    pub methods: AuthMethods,
+}
+
+impl Authentication {
+    /// Proved at `at` (Unix seconds) with `methods`.
+    pub fn new(at: Option<i64>, methods: AuthMethods) -> Self {
+        Authentication { at, methods }
+    }
+}
+
+/// A set of authentication methods, by their RFC 8176 `amr` values. Copy, no allocation.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct AuthMethods(u16);
+
+impl AuthMethods {
+    /// None known.
+    pub const NONE: AuthMethods = AuthMethods(0);
+    /// `pwd`: a password.
+    pub const PWD: AuthMethods = AuthMethods(1);
+    /// `otp`: a one-time password (TOTP, HOTP).
+    pub const OTP: AuthMethods = AuthMethods(1 << 1);
+    /// `hwk`: proof of possession of a hardware-secured key (a passkey on a security key).
+    pub const HWK: AuthMethods = AuthMethods(1 << 2);
+    /// `swk`: proof of possession of a software-secured key.
+    pub const SWK: AuthMethods = AuthMethods(1 << 3);
+    /// `mfa`: more than one factor.
+    pub const MFA: AuthMethods = AuthMethods(1 << 4);
+    /// `user`: user presence was tested (a WebAuthn user-presence check).
+    pub const USER: AuthMethods = AuthMethods(1 << 5);
+    /// `pin`: a personal identification number (a WebAuthn user-verification PIN).
+    pub const PIN: AuthMethods = AuthMethods(1 << 6);
+    /// `sms`: a code sent by SMS.
+    pub const SMS: AuthMethods = AuthMethods(1 << 7);
+
+    const NAMES: [(&'static str, AuthMethods); 8] = [
+        ("pwd", Self::PWD),
+        ("otp", Self::OTP),
+        ("hwk", Self::HWK),
+        ("swk", Self::SWK),
+        ("mfa", Self::MFA),
+        ("user", Self::USER),
+        ("pin", Self::PIN),
+        ("sms", Self::SMS),
+    ];
+
+    /// The method of one `amr` value; `None` for a value this set cannot hold.
+    pub fn from_amr(value: &str) -> Option<AuthMethods> {
+        Self::NAMES.iter().find(|(name, _)| *name == value).map(|(_, m)| *m)
+    }
+
+    /// Whether every method of `other` is in this set.
+    pub fn contains(self, other: AuthMethods) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The `amr` values of the set, in RFC 8176's order of this type's constants.
+    pub fn amr(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES.into_iter().filter(move |(_, m)| self.contains(*m)).map(|(name, _)| name)
+    }
+}
+
+impl std::ops::BitOr for AuthMethods {
+    type Output = AuthMethods;
+
+    fn bitor(self, rhs: AuthMethods) -> AuthMethods {
+        AuthMethods(self.0 | rhs.0)
+    }
+}
+
+impl std::fmt::Debug for AuthMethods {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.amr()).finish()
+    }
 }
 
 impl Principal {
     /// A principal for `user` authenticated by `scheme`.
     pub fn for_user(user: User, scheme: &'static str, data: SchemeData) -> Self {
-        Principal { user: Some(user), scheme, data }
+        Principal::new(Some(user), scheme, data)
+    }
+
+    /// A principal authenticated by `scheme`, for `user` (`None`: not a user, e.g. an OAuth2
+    /// client), with nothing known of how or when the user proved who they are (see
+    /// [`Principal::authenticated`]).
+    pub fn new(user: Option<User>, scheme: &'static str, data: SchemeData) -> Self {
+        Principal { user, scheme, data, authentication: Authentication::default() }
+    }
+
+    /// This principal, recording that its user proved who they are at `at` (Unix seconds)
+    /// with `methods` (see [`Authentication`]).
+    pub fn authenticated(mut self, at: Option<i64>, methods: AuthMethods) -> Self {
+        self.authentication = Authentication::new(at, methods);
+        self
     }
 
     /// The username, if the principal is a user.
@@ -140,5 +248,20 @@ impl Principal {
     /// True for a staff user.
     pub fn is_staff(&self) -> bool {
         self.user.as_ref().is_some_and(|u| u.is_staff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuthMethods;
+
+    #[test]
+    fn amr_values_round_trip_and_combine() {
+        let both = AuthMethods::PWD | AuthMethods::from_amr("otp").unwrap();
+        assert_eq!(both.amr().collect::<Vec<_>>(), ["pwd", "otp"]);
+        assert!(both.contains(AuthMethods::OTP) && !both.contains(AuthMethods::HWK));
+        assert_eq!(AuthMethods::from_amr("retina"), None);
+        assert!(AuthMethods::NONE.is_empty() && AuthMethods::default().is_empty());
+        assert_eq!(format!("{both:?}"), r#"{"pwd", "otp"}"#);
     }
 }

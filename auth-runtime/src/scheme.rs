@@ -61,7 +61,7 @@ pub enum Outcome {
 ///         let key = auth.config::<ApiKeyConfig>().map(|c| c.key.as_bytes()).unwrap_or_default();
 ///         if !key.is_empty() && bool::from(given.as_bytes().ct_eq(key)) {
 ///             let data = SchemeData::Custom("reporting".into());
-///             Outcome::Authenticated(Principal { user: None, scheme: Self::NAME, data })
+///             Outcome::Authenticated(Principal::new(None, Self::NAME, data))
 ///         } else {
 ///             Outcome::Rejected(AuthError::failed("Invalid API key."))
 ///         }

@@ -232,6 +232,30 @@ impl TestApp {
         TestApp { base, auth, db, client: reqwest::Client::new(), server: handle }
     }
 
+    /// Serves the framework mounted with `auth_runtime::mount::app` (its endpoints, sessions,
+    /// JSON errors, the HTTP edge) and `routes`, as an app of one's own does, with the state
+    /// the example app builds from `settings`, on a fresh database of `backend`.
+    pub async fn mounted(
+        backend: Backend,
+        settings: Settings,
+        routes: fn(&mut actix_web::web::ServiceConfig),
+    ) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        let state = example_app::build_state(db.db.clone(), &settings).await.expect("state");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let auth = state.auth.clone();
+        let server = HttpServer::new(move || auth_runtime::mount::app(&state, routes))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("listen")
+            .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Some(TestApp { base, auth, db, client: reqwest::Client::new(), server: handle })
+    }
+
     /// A client that keeps cookies, as a browser does.
     pub fn browser(&self) -> reqwest::Client {
         reqwest::Client::builder().cookie_store(true).build().expect("client")

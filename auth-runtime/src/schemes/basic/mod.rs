@@ -11,7 +11,7 @@ use crate::cache::GenCache;
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials, decode_basic, quote};
 use crate::login;
-use crate::principal::{Principal, SchemeData};
+use crate::principal::{AuthMethods, Principal, SchemeData};
 use crate::scheme::{Outcome, Scheme};
 use crate::state::Auth;
 
@@ -50,7 +50,9 @@ impl Scheme for Basic {
         match login::check_password(auth, req, &username, &password).await {
             Ok(Some(user)) => {
                 let user_id = user.id;
-                let principal = Principal::for_user(user, Self::NAME, SchemeData::Basic);
+                // The password was checked now.
+                let principal = Principal::for_user(user, Self::NAME, SchemeData::Basic)
+                    .authenticated(Some(chrono::Utc::now().timestamp()), AuthMethods::PWD);
                 if let Some(key) = key {
                     cache.insert(key, snapshot, principal.clone(), Some(user_id), None, None);
                 }

@@ -91,11 +91,13 @@ impl Scheme for Jwt {
             let user = token_user(auth, &verified).await?;
             let exp = DateTime::from_timestamp(i64::try_from(verified.exp).unwrap_or(0), 0);
             let user_id = user.id;
+            let authentication = token_authentication(&verified);
             let principal = Principal::for_user(
                 user,
                 Self::NAME,
                 SchemeData::Jwt { jti: verified.jti, claims: Arc::new(verified.claims) },
-            );
+            )
+            .authenticated(authentication.at, authentication.methods);
             cache.insert(cache_key, snapshot, principal.clone(), Some(user_id), None, exp);
             Ok::<_, AuthError>(principal)
         }
@@ -131,9 +133,43 @@ impl Scheme for Jwt {
     }
 }
 
+/// How and when a token's user proved who they are: its `auth_time` claim (else its `iat`:
+/// tokens are issued by a password login or a refresh of one) and its `amr` claim (else
+/// `pwd`).
+fn token_authentication(token: &VerifiedToken) -> crate::principal::Authentication {
+    use crate::principal::{AuthMethods, Authentication};
+    let at = token.claims.get("auth_time").and_then(serde_json::Value::as_i64).or(i64::try_from(token.iat).ok());
+    let methods = match token.claims.get("amr").and_then(serde_json::Value::as_array) {
+        Some(values) => values
+            .iter()
+            .filter_map(|v| v.as_str().and_then(AuthMethods::from_amr))
+            .fold(AuthMethods::NONE, |all, m| all | m),
+        None => AuthMethods::PWD,
+    };
+    Authentication::new(at, methods)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authentication_from_auth_time_and_amr_claims() {
+        use crate::principal::AuthMethods;
+        let token = |claims: serde_json::Value| VerifiedToken {
+            kind: TokenKind::Access,
+            jti: "j".into(),
+            iat: 1_700_000_000,
+            exp: 1_700_000_300,
+            user: "1".into(),
+            claims: claims.as_object().unwrap().clone(),
+        };
+        let plain = token_authentication(&token(serde_json::json!({})));
+        assert_eq!((plain.at, plain.methods), (Some(1_700_000_000), AuthMethods::PWD));
+        let stepped =
+            token_authentication(&token(serde_json::json!({"auth_time": 1_699_999_000, "amr": ["pwd", "otp", "x"]})));
+        assert_eq!((stepped.at, stepped.methods), (Some(1_699_999_000), AuthMethods::PWD | AuthMethods::OTP));
+    }
 
     #[test]
     fn shape() {

@@ -83,15 +83,12 @@ impl Scheme for OAuth2 {
         match check_access_token(auth, &token).await {
             Ok(Ok(active)) => {
                 let user_id = active.user.as_ref().map(|u| u.id);
-                let principal = Principal {
-                    user: active.user,
-                    scheme: Self::NAME,
-                    data: SchemeData::OAuth2 {
-                        client_id: active.app.client_id,
-                        scopes: split(&active.token.scope),
-                        token_id: active.token.id,
-                    },
+                let data = SchemeData::OAuth2 {
+                    client_id: active.app.client_id,
+                    scopes: split(&active.token.scope),
+                    token_id: active.token.id,
                 };
+                let principal = Principal::new(active.user, Self::NAME, data);
                 let expires = Some(active.token.expires_at);
                 cache.insert(cache_key, snapshot, principal.clone(), user_id, Some(active.app.id), expires);
                 Outcome::Authenticated(principal)

@@ -120,7 +120,9 @@ async fn session_principal(req: &HttpRequest, auth: &Auth) -> Result<Option<Prin
         req.extensions_mut().insert(RenewedCookie(session_cookie(auth, key.to_owned())));
     }
     let user_id = user.id;
-    let principal = Principal::for_user(user, Session::NAME, SchemeData::Session);
+    // Sessions begin with a password login.
+    let principal = Principal::for_user(user, Session::NAME, SchemeData::Session)
+        .authenticated(Some(record.login_at.div_euclid(1000)), crate::principal::AuthMethods::PWD);
     let until = chrono::DateTime::from_timestamp_millis(expires_at.min(ends_at));
     cache.insert(cache_key, snapshot, principal.clone(), Some(user_id), None, until);
     Ok(Some(principal))
