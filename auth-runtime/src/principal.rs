@@ -1,5 +1,5 @@
 //! Who made the request: the [`Principal`], its [`User`] and its [`SchemeData`]. The
-//! extractors are in [`crate::extract`].
+//! extractors are [`crate::MaybePrincipal`] and this type.
 
 use std::sync::Arc;
 

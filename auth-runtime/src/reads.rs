@@ -84,8 +84,6 @@ impl Sql {
 }
 
 static USER_BY_ID_SQL: LazyLock<Sql> = LazyLock::new(|| Sql::new(format!("SELECT {USER_COLUMNS} WHERE u.id = $1")));
-static USER_BY_NAME_SQL: LazyLock<Sql> =
-    LazyLock::new(|| Sql::new(format!("SELECT {USER_COLUMNS} WHERE u.username = $1")));
 static SESSION_SQL: LazyLock<Sql> = LazyLock::new(|| {
     Sql::new(format!("SELECT s.state, {USER_COLUMNS} JOIN auth_sessions s ON s.user_id = u.id WHERE s.key_digest = $1"))
 });
@@ -121,17 +119,6 @@ fn statement(db: &DatabaseConnection, sql: &Sql, value: Value) -> Statement {
 /// The driver's error (answered 503).
 pub async fn user_by_id(db: &DatabaseConnection, id: i64) -> Result<Option<UserRow>, DbErr> {
     UserRow::find_by_statement(statement(db, &USER_BY_ID_SQL, id.into())).one(db).bounded().await
-}
-
-/// The user with this exact username and its revocation times, in one statement.
-///
-/// # Errors
-/// The driver's error (answered 503).
-pub async fn user_by_username(db: &DatabaseConnection, username: &str) -> Result<Option<UserRow>, DbErr> {
-    if username.contains('\0') {
-        return Ok(None);
-    }
-    UserRow::find_by_statement(statement(db, &USER_BY_NAME_SQL, username.into())).one(db).bounded().await
 }
 
 /// The API token with this digest joined to its user, in one statement.

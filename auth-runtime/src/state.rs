@@ -87,7 +87,7 @@ impl Auth {
     }
 
     /// Whether users live in the default `users` table (so the hot-path reads of
-    /// [`crate::reads`] may join it), rather than an app's own [`UserStore`].
+    /// hot-path reads may join it), rather than an app's own [`UserStore`].
     pub fn default_users(&self) -> bool {
         self.0.default_users
     }

@@ -167,7 +167,7 @@ db_test!(jwt_revoke_all_is_seen_at_once, |app| {
     let user = app.user("fred", PASSWORD, false).await;
     let jwt = jwt_access(&app, "fred").await;
     warm(&app, "/api/jwt/whoami", &jwt).await;
-    auth_runtime::schemes::jwt::revoke_all(&app.auth, user.id).await.unwrap();
+    auth_runtime::schemes::jwt::revoke_user(&app.auth, user.id).await.unwrap();
     refused(&app, "/api/jwt/whoami", &jwt, "JWT after revoke-all").await;
 });
 

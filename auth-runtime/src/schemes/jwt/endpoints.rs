@@ -80,7 +80,7 @@ pub async fn create(req: HttpRequest, auth: Auth, body: JsonOrForm<LoginRequest>
     let pair = jwt::issue_pair(&auth, &user, None).await.map_err(|e| challenged(&auth, e))?;
     if !login::confirm_login(&auth, &req, &user).await? {
         // The password changed while this login ran: every JWT of the user is revoked again.
-        jwt::revoke_all(&auth, user.id).await?;
+        jwt::revoke_user(&auth, user.id).await?;
         return Err(challenged(
             &auth,
             AuthError::AuthenticationFailed {

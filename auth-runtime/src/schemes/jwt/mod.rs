@@ -28,7 +28,7 @@ pub use keys::check_config;
 pub use models::entity;
 pub use tokens::{
     Refreshed, TokenPair, VerifiedToken, blacklist, delete_expired, invalid, issue_access, issue_pair, issue_sliding,
-    refresh, refresh_sliding, revoke_all, token_user, verify, verify_any,
+    refresh, refresh_sliding, revoke_user, token_user, verify, verify_any,
 };
 
 use std::sync::Arc;

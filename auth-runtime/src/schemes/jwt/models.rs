@@ -38,6 +38,6 @@ pub mod entity {
         impl ActiveModelBehavior for ActiveModel {}
     }
 
-    /// `auth_revocations`: per-user revocation times (see [`crate::revocation`]).
+    /// `auth_revocations`: per-user revocation times (the time before which tokens and sessions are refused).
     pub use crate::revocation::entity as revocation;
 }

@@ -161,7 +161,7 @@ fn to_time(secs: u64) -> DateTime<Utc> {
 }
 
 /// The user named by a verified token, if it exists, is active, and has not revoked its
-/// tokens since `iat` (see [`revoke_all`]).
+/// tokens since `iat` (see [`revoke_user`]).
 ///
 /// # Errors
 /// 401 `token_not_valid` otherwise; 503 on a store failure.
@@ -209,7 +209,7 @@ use crate::revocation::tokens_not_before as not_before;
 ///
 /// # Errors
 /// 503 on a store failure.
-pub async fn revoke_all(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
+pub async fn revoke_user(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
     let db = auth.db();
     crate::revocation::revoke_tokens(db, user_id).await?;
     refresh::Entity::update_many()

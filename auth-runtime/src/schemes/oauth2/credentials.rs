@@ -3,7 +3,7 @@
 use crate::error::AuthError;
 use crate::state::Auth;
 
-use super::store::{delete_expired, delete_user_data, revoke_user_grants};
+use super::store::{delete_expired, delete_user_data, revoke_user};
 
 /// The OAuth2 scheme's part in [`crate::lifecycle`]: a password change revokes the user's
 /// grants (their tokens and codes), deletion deletes them; expired codes and tokens are
@@ -21,7 +21,7 @@ impl crate::lifecycle::CredentialStore for OAuth2Credentials {
         auth: &'a Auth,
         user_id: i64,
     ) -> futures_util::future::BoxFuture<'a, Result<(), AuthError>> {
-        Box::pin(revoke_user_grants(auth, user_id))
+        Box::pin(revoke_user(auth, user_id))
     }
 
     fn user_deleted<'a>(

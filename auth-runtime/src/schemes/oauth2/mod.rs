@@ -36,7 +36,7 @@ pub use store::{
     ActiveAccess, ApplicationError, CodeRequest, CreatedApplication, IssuedTokens, NewApplication, check_access_token,
     create_application, create_grant, delete_expired, delete_user_data, epoch, find_access_token, find_application,
     find_code, find_grant, find_refresh_token, issue_code, issue_tokens, live_user, revoke_access_token, revoke_grant,
-    revoke_user_grants,
+    revoke_user,
 };
 
 use actix_web::HttpRequest;

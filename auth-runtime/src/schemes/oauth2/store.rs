@@ -319,7 +319,7 @@ pub async fn revoke_access_token(auth: &Auth, id: i64) -> Result<(), AuthError> 
 ///
 /// # Errors
 /// 503 on a store failure.
-pub async fn revoke_user_grants(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
+pub async fn revoke_user(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
     grant::Entity::update_many()
         .col_expr(grant::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(grant::Column::UserId.eq(user_id))
@@ -337,7 +337,7 @@ pub async fn revoke_user_grants(auth: &Auth, user_id: i64) -> Result<(), AuthErr
 /// # Errors
 /// 503 on a store failure.
 pub async fn delete_user_data(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
-    revoke_user_grants(auth, user_id).await?;
+    revoke_user(auth, user_id).await?;
     let db = auth.db();
     code::Entity::delete_many().filter(code::Column::UserId.eq(user_id)).exec(db).bounded().await?;
     access::Entity::delete_many().filter(access::Column::UserId.eq(user_id)).exec(db).bounded().await?;

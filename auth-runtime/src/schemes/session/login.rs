@@ -108,7 +108,7 @@ pub async fn logout(req: &HttpRequest, auth: &Auth, user_id: Option<i64>) -> Res
 /// 503 on a store failure.
 pub async fn end_user_sessions(auth: &Auth, user_id: i64) -> Result<(), AuthError> {
     crate::revocation::revoke_sessions(auth, user_id, now_ms()).await?;
-    super::store::delete_user_sessions(auth.db(), user_id).await?;
+    super::store::revoke_user(auth.db(), user_id).await?;
     auth.revoked(crate::cache::Subject::User(user_id)).await;
     Ok(())
 }

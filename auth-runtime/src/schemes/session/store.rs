@@ -275,7 +275,7 @@ impl SessionStore {
 ///
 /// # Errors
 /// 503 on a store failure.
-pub async fn delete_user_sessions(db: &DatabaseConnection, user_id: i64) -> Result<u64, AuthError> {
+pub async fn revoke_user(db: &DatabaseConnection, user_id: i64) -> Result<u64, AuthError> {
     Ok(entity::Entity::delete_many().filter(entity::Column::UserId.eq(user_id)).exec(db).bounded().await?.rows_affected)
 }
 

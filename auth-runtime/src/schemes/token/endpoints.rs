@@ -42,7 +42,7 @@ pub async fn obtain_token(
     let issued = token::create_token(auth.db(), user.id, ttl).await?;
     if !login::confirm_login(&auth, &req, &user).await? {
         // The password changed while this login ran: what it issued does not survive.
-        token::revoke_token(&auth, issued.record.id).await?;
+        token::revoke(&auth, issued.record.id).await?;
         return Err(AuthError::InvalidCredentials);
     }
     let expires_at = issued.record.expires_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
@@ -63,7 +63,7 @@ fn token_id(principal: &Principal) -> Result<i64, AuthError> {
 #[crate::authentication(Token)]
 #[crate::permission(IsAuthenticated)]
 pub async fn revoke_token(auth: Auth, principal: Principal) -> Result<HttpResponse, AuthError> {
-    token::revoke_token(&auth, token_id(&principal)?).await?;
+    token::revoke(&auth, token_id(&principal)?).await?;
     Ok(no_content())
 }
 
@@ -74,7 +74,7 @@ pub async fn revoke_token(auth: Auth, principal: Principal) -> Result<HttpRespon
 pub async fn revoke_all_tokens(auth: Auth, principal: Principal) -> Result<HttpResponse, AuthError> {
     token_id(&principal)?;
     if let Some(user) = &principal.user {
-        token::revoke_user_tokens(&auth, user.id).await?;
+        token::revoke_user(&auth, user.id).await?;
     }
     Ok(no_content())
 }

@@ -14,8 +14,7 @@ pub use config::TokenConfig;
 pub use credentials::TokenCredentials;
 pub use endpoints::token_routes;
 pub use store::{
-    IssuedToken, KEY_LENGTH, PREFIX_LENGTH, create_token, delete_expired_tokens, digest, entity, revoke_token,
-    revoke_user_tokens,
+    IssuedToken, KEY_LENGTH, PREFIX_LENGTH, create_token, delete_expired, digest, entity, revoke, revoke_user,
 };
 
 use actix_web::HttpRequest;

@@ -103,7 +103,7 @@ pub async fn create_token(
 ///
 /// # Errors
 /// 503 when the store fails.
-pub async fn revoke_token(auth: &Auth, token_id: i64) -> Result<bool, AuthError> {
+pub async fn revoke(auth: &Auth, token_id: i64) -> Result<bool, AuthError> {
     let Some(record) = entity::Entity::find_by_id(token_id).one(auth.db()).bounded().await? else {
         return Ok(false);
     };
@@ -117,7 +117,7 @@ pub async fn revoke_token(auth: &Auth, token_id: i64) -> Result<bool, AuthError>
 ///
 /// # Errors
 /// 503 when the store fails.
-pub async fn revoke_user_tokens(auth: &Auth, user_id: i64) -> Result<u64, AuthError> {
+pub async fn revoke_user(auth: &Auth, user_id: i64) -> Result<u64, AuthError> {
     let n = entity::Entity::delete_many()
         .filter(entity::Column::UserId.eq(user_id))
         .exec(auth.db())
@@ -132,7 +132,7 @@ pub async fn revoke_user_tokens(auth: &Auth, user_id: i64) -> Result<u64, AuthEr
 ///
 /// # Errors
 /// 503 when the store fails.
-pub async fn delete_expired_tokens(db: &DatabaseConnection) -> Result<u64, AuthError> {
+pub async fn delete_expired(db: &DatabaseConnection) -> Result<u64, AuthError> {
     Ok(entity::Entity::delete_many()
         .filter(entity::Column::ExpiresAt.lt(Utc::now()))
         .exec(db)
