@@ -17,7 +17,7 @@ mod config;
 mod credentials;
 pub mod endpoints;
 mod keys;
-pub mod models;
+pub(crate) mod models;
 mod tokens;
 
 pub use config::{ClaimsHook, JwtClaims, JwtConfig, MAX_TOKEN_BYTES, TokenKind, VerifyingKey};

@@ -21,9 +21,9 @@
 mod config;
 mod credentials;
 pub mod endpoints;
-pub mod models;
-pub mod protocol;
-pub mod store;
+pub(crate) mod models;
+pub(crate) mod protocol;
+pub(crate) mod store;
 
 pub use config::{OAuth2Config, config};
 pub use credentials::OAuth2Credentials;
