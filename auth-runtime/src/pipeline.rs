@@ -30,16 +30,18 @@
 //! principal.
 
 use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
 
 use actix_web::dev::Payload as DevPayload;
 use actix_web::web::Payload;
 use actix_web::{FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder, ResponseError};
 
 use crate::error::AuthError;
-use crate::extract::{Decided, DecidedPermission};
+use crate::extract::{Decided, DecidedPermission, MaybePrincipal};
 use crate::permissions::{Context, DefaultPermission, Permission, Verdict};
 use crate::principal::Principal;
-use crate::scheme::{Chain, anonymous_challenges, anonymous_error};
+use crate::scheme::{Chain, DefaultChain, anonymous_challenges, anonymous_error};
 use crate::state::Auth;
 use crate::throttling::{DefaultThrottles, Throttles};
 
@@ -154,7 +156,7 @@ pub async fn check_object_permissions<T: Any>(req: &HttpRequest, obj: &T) -> Res
     let kept = req.extensions().get::<Decided>().cloned();
     let done = match kept {
         Some(done) => done,
-        None => crate::extract::decide_default(req, true).await?,
+        None => decide_default(req, true).await?,
     };
     let auth = Auth::from_request_ref(req)?;
     let cx = Context::new(&auth, req, done.principal.as_ref());
@@ -172,5 +174,60 @@ pub async fn check_object_permissions<T: Any>(req: &HttpRequest, obj: &T) -> Res
         (Verdict::Allow, _) => Ok(()),
         (Verdict::Deny(_), None) => Err(anonymous_error((done.challenges)(&auth))),
         (Verdict::Deny(denial), Some(_)) => Err(denial),
+    }
+}
+
+/// The decision of an earlier step of this request, if any.
+fn decided(req: &HttpRequest) -> Option<Decided> {
+    req.extensions().get::<Decided>().cloned()
+}
+
+/// Runs the settings' default chain for a handler that carries no annotation. `permission`:
+/// whether the default permission applies (for [`Principal`]) or not (for [`MaybePrincipal`]).
+pub(crate) async fn decide_default(req: &HttpRequest, permission: bool) -> Result<Decided, AuthError> {
+    if let Some(done) = decided(req) {
+        return Ok(done);
+    }
+    let auth = Auth::from_request_ref(req)?;
+    let principal = if permission {
+        authenticate_and_authorize::<DefaultChain, _, _>(req, &auth, &DefaultPermission, &DefaultThrottles).await?
+    } else {
+        <DefaultChain as Chain>::authenticate(req, &auth).await?
+    };
+    let done = Decided {
+        principal,
+        challenges: anonymous_challenges::<DefaultChain>,
+        permission: if permission { DecidedPermission::Default } else { DecidedPermission::Unchecked },
+    };
+    req.extensions_mut().insert(done.clone());
+    Ok(done)
+}
+
+impl FromRequest for Principal {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut DevPayload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let done = decide_default(&req, true).await?;
+            match done.principal {
+                Some(p) => Ok(p),
+                None => {
+                    let auth = Auth::from_request_ref(&req)?;
+                    Err(anonymous_error((done.challenges)(&auth)))
+                }
+            }
+        })
+    }
+}
+
+impl FromRequest for MaybePrincipal {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut DevPayload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ok(MaybePrincipal(decide_default(&req, false).await?.principal)) })
     }
 }

@@ -11,18 +11,17 @@ use sea_orm::DatabaseConnection;
 
 use crate::cache::{CacheConfig, PrincipalCache};
 use crate::error::SetupError;
-use crate::extract::DefaultPipeline;
 use crate::lifecycle::{CredentialStore, CredentialStores};
 use crate::passwords::{PasswordConfig, PasswordHasher, Passwords};
-use crate::permissions::{DefaultPermission, DefaultPermissionSlot, ErasedPermission, IsAuthenticated, Permission};
-use crate::scheme::{Chain, DefaultChain, ErasedChain};
+use crate::permissions::{DefaultPermissionSlot, ErasedPermission, IsAuthenticated, Permission};
+use crate::scheme::{Chain, ErasedChain};
 use crate::schemes::session::SessionStoreKind;
 use crate::schemes::session::store::SessionStoreSlot;
 use crate::schemes::{Basic, BasicConfig, JwtConfig, OAuth2Config, SessionConfig, Token, TokenConfig};
 use crate::schemes::{jwt, oauth2, session, token};
 use crate::secret::SecretKey;
 use crate::state::{Auth, DefaultChainFns, Inner};
-use crate::throttling::{DefaultThrottles, ThrottleConfig, ThrottleStore, ThrottleStoreKind};
+use crate::throttling::{ThrottleConfig, ThrottleStore, ThrottleStoreKind};
 use crate::users::{DbUserStore, UserStore};
 
 /// Implemented by `#[derive(AuthSettings)]` on the application's settings struct: declares
@@ -226,17 +225,6 @@ impl AuthBuilder {
         self.configs.insert(TypeId::of::<CredentialStores>(), Box::new(CredentialStores(self.credential_stores)));
         self.configs
             .insert(TypeId::of::<DefaultPermissionSlot>(), Box::new(DefaultPermissionSlot(self.default_permission)));
-        self.configs.insert(
-            TypeId::of::<DefaultPipeline>(),
-            Box::new(DefaultPipeline(|req, auth| {
-                Box::pin(crate::pipeline::authenticate_and_authorize::<DefaultChain, _, _>(
-                    req,
-                    auth,
-                    &DefaultPermission,
-                    &DefaultThrottles,
-                ))
-            })),
-        );
         Auth::from_inner(Inner {
             db: self.db,
             users: self.users,

@@ -105,7 +105,7 @@ fn utc_ms(ms: i64) -> DateTime<Utc> {
 
 /// The Redis session store: the [`SessionRecord`] as JSON under
 /// `auth-session:<SHA-256 of the key>`, expiring with the session (`SET ... EX`). Every
-/// command is bounded by a timeout (1 s) and guarded by a [`Breaker`], so an outage answers
+/// command is bounded by a timeout (1 s) and guarded by a circuit breaker, so an outage answers
 /// 503 at once instead of hanging requests.
 pub struct RedisSessions {
     conn: redis::aio::ConnectionManager,
