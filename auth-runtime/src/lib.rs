@@ -73,9 +73,10 @@ pub use hosts::HostsConfig;
 pub mod lifecycle;
 pub mod login;
 
-// Stores.
+// Stores and services.
 pub mod cache;
 pub mod db;
+pub mod keys;
 pub mod migrations;
 pub mod passwords;
 pub mod secret;

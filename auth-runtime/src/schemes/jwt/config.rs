@@ -7,16 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::principal::User;
 
-/// A verifying key selected by the `kid` header, for key rotation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub struct VerifyingKey {
-    /// The `kid` header value that selects this key.
-    pub kid: String,
-    /// Its algorithm, e.g. `"RS256"`; a token signed with another one is refused.
-    pub algorithm: String,
-    /// The HS secret, or the PEM public key.
-    pub key: String,
-}
+pub use crate::keys::VerifyingKey;
 
 /// Configuration of [`Jwt`](super::Jwt), with Simple JWT's meaning and defaults (lifetimes in seconds).
 #[derive(Clone, serde::Deserialize, serde::Serialize)]

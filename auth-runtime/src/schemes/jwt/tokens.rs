@@ -62,10 +62,8 @@ pub fn verify(auth: &Auth, token: &str, kinds: &[TokenKind], check_exp: bool) ->
         .copied()
         .find(|k| header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(k.typ())))
         .ok_or_else(|| invalid("Token has wrong type."))?;
-    let (key, alg) = match &header.kid {
-        Some(kid) => keys.by_kid.get(kid).ok_or_else(|| invalid("Token is signed with an unknown key."))?,
-        None => &keys.default,
-    };
+    let (key, alg) =
+        keys.verifying(header.kid.as_deref()).ok_or_else(|| invalid("Token is signed with an unknown key."))?;
     let mut validation = Validation::new(*alg);
     validation.leeway = config.leeway;
     validation.validate_exp = check_exp;
@@ -143,10 +141,10 @@ fn sign(
     for (k, v) in extra {
         claims.insert((*k).into(), v.clone());
     }
-    let mut header = Header::new(keys.algorithm);
+    let mut header = Header::new(keys.algorithm());
     header.typ = Some(kind.typ().into());
-    header.kid = keys.kid.clone();
-    let token = jsonwebtoken::encode(&header, &claims, &keys.encoding).map_err(AuthError::store)?;
+    header.kid = keys.kid().map(str::to_owned);
+    let token = jsonwebtoken::encode(&header, &claims, keys.encoding()).map_err(AuthError::store)?;
     Ok((token, jti, exp))
 }
 
