@@ -40,11 +40,13 @@ pub use mount::Framework;
 pub use setup::{AuthBuilder, AuthSettings};
 pub use state::Auth;
 
-// Handlers: attributes, extractors, the pipeline.
+// Handlers: attributes, extractors, the pipeline and the context its steps take.
+pub mod context;
 mod extract;
 pub mod pipeline;
 pub mod principal;
 pub use auth_macros::{AuthSettings, authentication, permission, throttle};
+pub use context::Context;
 pub use extract::MaybePrincipal;
 pub use pipeline::check_object_permissions;
 pub use principal::{AuthMethods, Authentication, Principal, SchemeData, User};

@@ -59,55 +59,11 @@ use std::any::Any;
 use std::future::{Future, ready};
 use std::pin::Pin;
 
-use actix_web::HttpRequest;
-
 use crate::error::AuthError;
-use crate::principal::{Principal, User};
+use crate::principal::Principal;
 use crate::state::Auth;
 
-/// What a permission sees: the request, the application state and the principal (`None`
-/// for an anonymous request). DRF passes `request` and `view`; the state stands in for the
-/// view's access to the database.
-#[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    auth: &'a Auth,
-    req: &'a HttpRequest,
-    principal: Option<&'a Principal>,
-}
-
-impl<'a> Context<'a> {
-    /// A context for `req`, served with `auth`, made by `principal` (`None`: anonymous).
-    /// The pipeline builds it; build one yourself to test a permission.
-    pub fn new(auth: &'a Auth, req: &'a HttpRequest, principal: Option<&'a Principal>) -> Self {
-        Context { auth, req, principal }
-    }
-
-    /// The application state; [`Auth::db`] gives the database for rules that read it.
-    pub fn auth(&self) -> &'a Auth {
-        self.auth
-    }
-
-    /// The request being decided.
-    pub fn request(&self) -> &'a HttpRequest {
-        self.req
-    }
-
-    /// The authenticated principal, `None` for an anonymous request.
-    pub fn principal(&self) -> Option<&'a Principal> {
-        self.principal
-    }
-
-    /// The principal's user, `None` when anonymous or when the principal is not a user (an
-    /// OAuth2 client).
-    pub fn user(&self) -> Option<&'a User> {
-        self.principal.and_then(|p| p.user.as_ref())
-    }
-
-    /// True for a safe method (GET, HEAD, OPTIONS); see [`is_safe_method`].
-    pub fn is_safe_method(&self) -> bool {
-        is_safe_method(self.req)
-    }
-}
+pub use crate::context::Context;
 
 /// A check's result with the 403 to answer when it refuses. Used by the combinators to
 /// keep DRF's choice of message; not part of the stable API.
@@ -264,7 +220,7 @@ pub struct IsAuthenticated;
 
 impl IsAuthenticated {
     fn allows(&self, cx: &Context<'_>) -> bool {
-        cx.principal.is_some()
+        cx.principal().is_some()
     }
     fn refusal(&self, _: &Context<'_>) -> AuthError {
         AuthError::permission_denied()
@@ -278,7 +234,7 @@ pub struct IsAdminUser;
 
 impl IsAdminUser {
     fn allows(&self, cx: &Context<'_>) -> bool {
-        cx.principal.is_some_and(Principal::is_staff)
+        cx.principal().is_some_and(Principal::is_staff)
     }
     fn refusal(&self, _: &Context<'_>) -> AuthError {
         AuthError::permission_denied()
@@ -291,15 +247,11 @@ sync_permission!(IsAdminUser);
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IsAuthenticatedOrReadOnly;
 
-/// True for RFC 9110's safe methods that DRF treats as read-only: GET, HEAD, OPTIONS.
-pub fn is_safe_method(req: &HttpRequest) -> bool {
-    use actix_web::http::Method;
-    matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-}
+pub use crate::context::is_safe_method;
 
 impl IsAuthenticatedOrReadOnly {
     fn allows(&self, cx: &Context<'_>) -> bool {
-        cx.is_safe_method() || cx.principal.is_some()
+        cx.is_safe_method() || cx.principal().is_some()
     }
     fn refusal(&self, _: &Context<'_>) -> AuthError {
         AuthError::permission_denied()
@@ -316,7 +268,7 @@ pub struct IsOAuth2;
 
 impl IsOAuth2 {
     fn allows(&self, cx: &Context<'_>) -> bool {
-        cx.principal.is_some_and(|p| p.scopes().is_some())
+        cx.principal().is_some_and(|p| p.scopes().is_some())
     }
     fn refusal(&self, _: &Context<'_>) -> AuthError {
         AuthError::permission_denied()
@@ -341,13 +293,13 @@ pub struct HasScope(pub &'static str);
 
 impl HasScope {
     fn allows(&self, cx: &Context<'_>) -> bool {
-        match cx.principal {
+        match cx.principal() {
             None => false,
             Some(p) => p.scopes().is_none_or(|scopes| scopes.iter().any(|s| s == self.0)),
         }
     }
     fn refusal(&self, cx: &Context<'_>) -> AuthError {
-        let realm = cx.auth.config::<crate::schemes::oauth2::OAuth2Config>().map_or("api", |c| c.realm.as_str());
+        let realm = cx.auth().config::<crate::schemes::oauth2::OAuth2Config>().map_or("api", |c| c.realm.as_str());
         let challenge = format!(
             "Bearer realm={}, error=\"insufficient_scope\", scope={}",
             crate::header::quote(realm),
@@ -465,30 +417,30 @@ pub struct DefaultPermission;
 
 impl Permission for DefaultPermission {
     async fn has_permission(&self, cx: &Context<'_>) -> Result<bool, AuthError> {
-        let p = default_permission(cx.auth);
+        let p = default_permission(cx.auth());
         match p.check_now_dyn(cx) {
             Some(verdict) => verdict.map(|v| v.is_allow()),
             None => p.has_permission_boxed(cx).await,
         }
     }
     async fn has_object_permission(&self, cx: &Context<'_>, obj: &dyn Any) -> Result<bool, AuthError> {
-        default_permission(cx.auth).has_object_permission_boxed(cx, obj).await
+        default_permission(cx.auth()).has_object_permission_boxed(cx, obj).await
     }
     fn denial(&self, cx: &Context<'_>) -> AuthError {
-        default_permission(cx.auth).denial_dyn(cx)
+        default_permission(cx.auth()).denial_dyn(cx)
     }
     async fn check(&self, cx: &Context<'_>) -> Result<Verdict, AuthError> {
-        let p = default_permission(cx.auth);
+        let p = default_permission(cx.auth());
         match p.check_now_dyn(cx) {
             Some(verdict) => verdict,
             None => p.check_boxed(cx).await,
         }
     }
     async fn check_object(&self, cx: &Context<'_>, obj: &dyn Any) -> Result<Verdict, AuthError> {
-        default_permission(cx.auth).check_object_boxed(cx, obj).await
+        default_permission(cx.auth()).check_object_boxed(cx, obj).await
     }
     fn check_now(&self, cx: &Context<'_>) -> Option<Result<Verdict, AuthError>> {
-        default_permission(cx.auth).check_now_dyn(cx)
+        default_permission(cx.auth()).check_now_dyn(cx)
     }
 }
 
@@ -560,6 +512,7 @@ mod tests {
     use std::cell::Cell;
     use std::rc::Rc;
 
+    use crate::principal::User;
     use actix_web::test::TestRequest;
 
     use super::*;

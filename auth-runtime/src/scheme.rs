@@ -12,6 +12,7 @@ use std::pin::Pin;
 use actix_web::HttpRequest;
 
 use crate::apidoc::SchemeDoc;
+use crate::context::Context;
 use crate::error::AuthError;
 use crate::principal::Principal;
 use crate::state::Auth;
@@ -40,7 +41,7 @@ pub enum Outcome {
 /// `ApiKey::Config`; without one, [`Auth::config`] has none and the scheme uses its default.
 ///
 /// ```
-/// use auth_runtime::{Auth, AuthError, Outcome, Principal, Scheme, SchemeData};
+/// use auth_runtime::{Auth, AuthError, Context, Outcome, Principal, Scheme, SchemeData};
 /// use actix_web::HttpRequest;
 /// use subtle::ConstantTimeEq;
 ///
@@ -56,7 +57,8 @@ pub enum Outcome {
 ///     const NAME: &'static str = "api_key";
 ///     type Config = ApiKeyConfig;
 ///
-///     async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
+///     async fn authenticate(cx: &Context<'_>) -> Outcome {
+///         let (req, auth) = (cx.request(), cx.auth());
 ///         let Some(given) = req.headers().get("x-api-key") else { return Outcome::NoCredentials };
 ///         let key = auth.config::<ApiKeyConfig>().map(|c| c.key.as_bytes()).unwrap_or_default();
 ///         if !key.is_empty() && bool::from(given.as_bytes().ct_eq(key)) {
@@ -84,8 +86,9 @@ pub trait Scheme: 'static {
     /// The configuration type bound by `#[derive(AuthSettings)]` (e.g. `#[auth(basic)]`).
     type Config: Clone + Default + Send + Sync + 'static;
 
-    /// Looks for this scheme's credentials in `req` and checks them.
-    fn authenticate(req: &HttpRequest, auth: &Auth) -> impl Future<Output = Outcome>;
+    /// Looks for this scheme's credentials in the request and checks them. The context has
+    /// no principal yet ([`Context::principal`] is `None`): the scheme is deciding one.
+    fn authenticate(cx: &Context<'_>) -> impl Future<Output = Outcome>;
 
     /// The `WWW-Authenticate` value, or `None` for schemes without one (a session). When this
     /// scheme rejected the request, `rejection` is the error (RFC 6750 adds `error=` to Bearer
@@ -159,10 +162,11 @@ macro_rules! impl_chain {
         impl<$($s: Scheme),+> Chain for ($($s,)+) {
             async fn authenticate(req: &HttpRequest, auth: &Auth) -> Result<Option<Principal>, AuthError> {
                 crate::header::single_authorization(req)?;
+                let cx = Context::new(auth, req, None);
                 $(
                     // Boxed: each scheme's future stays one pointer deep in the chain's, so a
                     // handler's future type stays within rustc's default query depth.
-                    match Box::pin($s::authenticate(req, auth)).await {
+                    match Box::pin($s::authenticate(&cx)).await {
                         Outcome::NoCredentials => {}
                         Outcome::Authenticated(principal) => return Ok(Some(principal)),
                         Outcome::Rejected(err) => {

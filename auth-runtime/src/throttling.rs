@@ -32,6 +32,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::OnceCell;
 
+use crate::context::Context;
 use crate::error::AuthError;
 use crate::principal::Principal;
 use crate::state::Auth;
@@ -188,8 +189,9 @@ pub struct ThrottleKey {
 /// A request throttle (DRF's `BaseThrottle`): names the counter a request counts against,
 /// or `None` to leave it alone.
 pub trait Throttle: 'static {
-    /// The counter for this request, given the settings' [`ThrottleConfig`].
-    fn key(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Option<ThrottleKey>;
+    /// The counter for this request (its context carries the principal the chain decided),
+    /// given the settings' [`ThrottleConfig`].
+    fn key(&self, cx: &Context<'_>, config: &ThrottleConfig) -> Option<ThrottleKey>;
 }
 
 fn ident(req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> String {
@@ -207,7 +209,8 @@ fn ident(req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principa
 pub struct AnonRate;
 
 impl Throttle for AnonRate {
-    fn key(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Option<ThrottleKey> {
+    fn key(&self, cx: &Context<'_>, config: &ThrottleConfig) -> Option<ThrottleKey> {
+        let (req, principal) = (cx.request(), cx.principal());
         if principal.is_some() {
             return None;
         }
@@ -221,7 +224,8 @@ impl Throttle for AnonRate {
 pub struct UserRate;
 
 impl Throttle for UserRate {
-    fn key(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Option<ThrottleKey> {
+    fn key(&self, cx: &Context<'_>, config: &ThrottleConfig) -> Option<ThrottleKey> {
+        let (req, principal) = (cx.request(), cx.principal());
         let rate = config.user?;
         Some(ThrottleKey { scope: "user".into(), rate, ident: ident(req, config, principal) })
     }
@@ -233,7 +237,8 @@ impl Throttle for UserRate {
 pub struct Scoped(pub &'static str);
 
 impl Throttle for Scoped {
-    fn key(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Option<ThrottleKey> {
+    fn key(&self, cx: &Context<'_>, config: &ThrottleConfig) -> Option<ThrottleKey> {
+        let (req, principal) = (cx.request(), cx.principal());
         let rate = *config.scopes.get(self.0)?;
         Some(ThrottleKey { scope: format!("scope:{}", self.0), rate, ident: ident(req, config, principal) })
     }
@@ -243,11 +248,11 @@ impl Throttle for Scoped {
 /// [`DefaultThrottles`]).
 pub trait Throttles: 'static {
     /// The counters this request counts against.
-    fn keys(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Vec<ThrottleKey>;
+    fn keys(&self, cx: &Context<'_>, config: &ThrottleConfig) -> Vec<ThrottleKey>;
 }
 
 impl Throttles for () {
-    fn keys(&self, _: &HttpRequest, _: &ThrottleConfig, _: Option<&Principal>) -> Vec<ThrottleKey> {
+    fn keys(&self, _: &Context<'_>, _: &ThrottleConfig) -> Vec<ThrottleKey> {
         Vec::new()
     }
 }
@@ -255,8 +260,8 @@ impl Throttles for () {
 macro_rules! impl_throttles {
     ($($t:ident . $i:tt),+) => {
         impl<$($t: Throttle),+> Throttles for ($($t,)+) {
-            fn keys(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Vec<ThrottleKey> {
-                [$(self.$i.key(req, config, principal)),+].into_iter().flatten().collect()
+            fn keys(&self, cx: &Context<'_>, config: &ThrottleConfig) -> Vec<ThrottleKey> {
+                [$(self.$i.key(cx, config)),+].into_iter().flatten().collect()
             }
         }
     };
@@ -272,8 +277,8 @@ impl_throttles!(A.0, B.1, C.2, D.3);
 pub struct DefaultThrottles;
 
 impl Throttles for DefaultThrottles {
-    fn keys(&self, req: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Vec<ThrottleKey> {
-        (AnonRate, UserRate).keys(req, config, principal)
+    fn keys(&self, cx: &Context<'_>, config: &ThrottleConfig) -> Vec<ThrottleKey> {
+        (AnonRate, UserRate).keys(cx, config)
     }
 }
 
@@ -288,7 +293,7 @@ pub async fn check<T: Throttles>(
     principal: Option<&Principal>,
 ) -> Result<(), AuthError> {
     let Some(config) = auth.config::<ThrottleConfig>() else { return Ok(()) };
-    let keys = throttles.keys(req, config, principal);
+    let keys = throttles.keys(&Context::new(auth, req, principal), config);
     if keys.is_empty() {
         return Ok(());
     }

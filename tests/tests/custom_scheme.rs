@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use auth_runtime::{
     Auth, AuthError, AuthSettings, MaybePrincipal, Outcome, Principal, Scheme, SchemeData, authentication, permission,
 };
@@ -24,7 +24,8 @@ impl Scheme for ApiKey {
     const NAME: &'static str = "api_key";
     type Config = ApiKeyConfig;
 
-    async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
+    async fn authenticate(cx: &auth_runtime::Context<'_>) -> Outcome {
+        let (req, auth) = (cx.request(), cx.auth());
         let Some(given) = req.headers().get("x-api-key") else { return Outcome::NoCredentials };
         let config = auth.config::<ApiKeyConfig>().cloned().unwrap_or_default();
         // Every key is compared, in constant time, whichever matches.

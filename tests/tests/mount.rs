@@ -124,7 +124,7 @@ async fn schemes_describe_themselves_for_an_api_document() {
     impl Scheme for Quiet {
         const NAME: &'static str = "quiet";
         type Config = ();
-        async fn authenticate(_: &actix_web::HttpRequest, _: &auth_runtime::Auth) -> auth_runtime::Outcome {
+        async fn authenticate(_: &auth_runtime::Context<'_>) -> auth_runtime::Outcome {
             auth_runtime::Outcome::NoCredentials
         }
         fn challenge(_: &auth_runtime::Auth, _: Option<&auth_runtime::AuthError>) -> Option<String> {

@@ -2,7 +2,7 @@
 //! and the [`CredentialStore`] that revokes a member's keys when their password changes or
 //! they are deleted.
 
-use actix_web::HttpRequest;
+use auth_runtime::Context;
 use auth_runtime::cache::Subject;
 use auth_runtime::db::Bounded;
 use auth_runtime::lifecycle::CredentialStore;
@@ -68,7 +68,8 @@ impl Scheme for ApiKey {
     const NAME: &'static str = "api_key";
     type Config = ApiKeyConfig;
 
-    async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
+    async fn authenticate(cx: &Context<'_>) -> Outcome {
+        let (req, auth) = (cx.request(), cx.auth());
         let Some(given) = req.headers().get("x-api-key") else { return Outcome::NoCredentials };
         let invalid = || Outcome::Rejected(AuthError::failed("Invalid API key."));
         // Looked up by digest: the secret is never compared byte by byte, so its timing

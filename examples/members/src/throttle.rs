@@ -1,8 +1,7 @@
 //! `PerRole`: a throttle of the app's own, with a rate per member role.
 
-use actix_web::HttpRequest;
 use auth_runtime::throttling::{Throttle, ThrottleKey};
-use auth_runtime::{Principal, ThrottleConfig};
+use auth_runtime::{Context, ThrottleConfig};
 
 use crate::members::Member;
 
@@ -13,8 +12,8 @@ use crate::members::Member;
 pub struct PerRole;
 
 impl Throttle for PerRole {
-    fn key(&self, _: &HttpRequest, config: &ThrottleConfig, principal: Option<&Principal>) -> Option<ThrottleKey> {
-        let user = principal?.user.as_ref()?;
+    fn key(&self, cx: &Context<'_>, config: &ThrottleConfig) -> Option<ThrottleKey> {
+        let user = cx.user()?;
         let scope = format!("role:{}", user.fields::<Member>()?.role.as_str());
         let rate = *config.scopes.get(&scope)?;
         Some(ThrottleKey { scope, rate, ident: format!("user:{}", user.id) })

@@ -10,7 +10,7 @@ struct ApiKeyConfig;
 impl Scheme for ApiKey {
     const NAME: &'static str = "api_key";
     type Config = ApiKeyConfig;
-    async fn authenticate(_: &actix_web::HttpRequest, _: &Auth) -> Outcome {
+    async fn authenticate(_: &auth_runtime::Context<'_>) -> Outcome {
         Outcome::NoCredentials
     }
     fn challenge(_: &Auth, _: Option<&AuthError>) -> Option<String> {

@@ -1,14 +1,14 @@
 //! The user's own throttles, by name, path or call, mixed with built-ins.
-use actix_web::{App, HttpRequest, get};
+use actix_web::{App, get};
 use auth_runtime::throttling::{Throttle, ThrottleKey};
-use auth_runtime::{Principal, ThrottleConfig, throttle};
+use auth_runtime::{Context, ThrottleConfig, throttle};
 
 /// One counter per tenant header, at the `user` rate.
 struct PerTenant;
 
 impl Throttle for PerTenant {
-    fn key(&self, req: &HttpRequest, config: &ThrottleConfig, _: Option<&Principal>) -> Option<ThrottleKey> {
-        let tenant = req.headers().get("x-tenant")?.to_str().ok()?;
+    fn key(&self, cx: &Context<'_>, config: &ThrottleConfig) -> Option<ThrottleKey> {
+        let tenant = cx.request().headers().get("x-tenant")?.to_str().ok()?;
         Some(ThrottleKey { scope: "tenant".into(), rate: config.user?, ident: tenant.to_owned() })
     }
 }
@@ -20,7 +20,7 @@ mod limits {
     pub struct Burst(pub u32);
 
     impl Throttle for Burst {
-        fn key(&self, _: &HttpRequest, _: &ThrottleConfig, _: Option<&Principal>) -> Option<ThrottleKey> {
+        fn key(&self, _: &Context<'_>, _: &ThrottleConfig) -> Option<ThrottleKey> {
             let rate = auth_runtime::throttling::Rate { num: self.0, window: 60 };
             Some(ThrottleKey { scope: "burst".into(), rate, ident: "all".into() })
         }

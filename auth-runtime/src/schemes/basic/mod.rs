@@ -5,9 +5,8 @@
 //! contain colons. Each malformed form is its own 401 (as DRF's `BasicAuthentication`); wrong
 //! username and wrong password give the same answer.
 
-use actix_web::HttpRequest;
-
 use crate::cache::GenCache;
+use crate::context::Context;
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials, decode_basic, quote};
 use crate::login;
@@ -27,7 +26,8 @@ impl Scheme for Basic {
     const NAME: &'static str = "basic";
     type Config = BasicConfig;
 
-    async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
+    async fn authenticate(cx: &Context<'_>) -> Outcome {
+        let (req, auth) = (cx.request(), cx.auth());
         let Some(header) = Authorization::from_request(req).filter(|h| h.is("basic")) else {
             return Outcome::NoCredentials;
         };

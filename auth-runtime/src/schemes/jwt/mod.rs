@@ -33,9 +33,9 @@ pub use tokens::{
 
 use std::sync::Arc;
 
-use actix_web::HttpRequest;
 use chrono::DateTime;
 
+use crate::context::Context;
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials};
 use crate::principal::{Principal, SchemeData};
@@ -53,7 +53,8 @@ impl Scheme for Jwt {
     const NAME: &'static str = "jwt";
     type Config = JwtConfig;
 
-    async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
+    async fn authenticate(cx: &Context<'_>) -> Outcome {
+        let (req, auth) = (cx.request(), cx.auth());
         let config = match auth.required_config::<JwtConfig>() {
             Ok(c) => c,
             Err(e) => return Outcome::Rejected(e),

@@ -39,9 +39,8 @@ pub use store::{
     revoke_user,
 };
 
-use actix_web::HttpRequest;
-
 use crate::cache::GenCache;
+use crate::context::Context;
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials};
 use crate::header::{bearer_challenge, is_jwt_shaped};
@@ -61,7 +60,8 @@ impl Scheme for OAuth2 {
     const NAME: &'static str = "oauth2";
     type Config = OAuth2Config;
 
-    async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
+    async fn authenticate(cx: &Context<'_>) -> Outcome {
+        let (req, auth) = (cx.request(), cx.auth());
         let Some(header) = Authorization::from_request(req).filter(|h| h.is("bearer")) else {
             return Outcome::NoCredentials;
         };

@@ -37,6 +37,7 @@ use actix_web::{HttpMessage, HttpRequest};
 use subtle::ConstantTimeEq;
 
 use crate::cache::GenCache;
+use crate::context::Context;
 use crate::error::AuthError;
 use crate::permissions::is_safe_method;
 use crate::principal::{Principal, SchemeData, User};
@@ -132,7 +133,8 @@ impl Scheme for Session {
     const NAME: &'static str = "session";
     type Config = SessionConfig;
 
-    async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
+    async fn authenticate(cx: &Context<'_>) -> Outcome {
+        let (req, auth) = (cx.request(), cx.auth());
         let principal = match session_principal(req, auth).await {
             Ok(Some(principal)) => principal,
             Ok(None) => return Outcome::NoCredentials,

@@ -17,12 +17,12 @@ pub use store::{
     IssuedToken, KEY_LENGTH, PREFIX_LENGTH, create_token, delete_expired, digest, entity, revoke, revoke_user,
 };
 
-use actix_web::HttpRequest;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::entity::prelude::*;
 use subtle::ConstantTimeEq;
 
 use crate::cache::GenCache;
+use crate::context::Context;
 use crate::db::Bounded;
 use crate::error::AuthError;
 use crate::header::{Authorization, Credentials};
@@ -117,7 +117,8 @@ impl Scheme for Token {
     const NAME: &'static str = "token";
     type Config = TokenConfig;
 
-    async fn authenticate(req: &HttpRequest, auth: &Auth) -> Outcome {
+    async fn authenticate(cx: &Context<'_>) -> Outcome {
+        let (req, auth) = (cx.request(), cx.auth());
         let config = match auth.required_config::<TokenConfig>() {
             Ok(c) => c,
             Err(e) => return Outcome::Rejected(e),
