@@ -7,7 +7,6 @@
 //! of scheme types, dispatched statically.
 
 use std::future::Future;
-use std::pin::Pin;
 
 use actix_web::HttpRequest;
 
@@ -15,7 +14,7 @@ use crate::apidoc::SchemeDoc;
 use crate::context::Context;
 use crate::error::AuthError;
 use crate::principal::Principal;
-use crate::state::Auth;
+use crate::state::{Auth, ErasedChain};
 
 /// What one scheme concluded about a request.
 #[derive(Debug)]
@@ -210,26 +209,12 @@ impl_chain!(A, B, C, D, E, F, G, H);
 /// Which scheme (by [`Scheme::NAME`]) rejected the request, and how.
 pub type Rejection<'a> = (&'static str, &'a AuthError);
 
-/// The boxed future of a type-erased chain.
-pub(crate) type ChainFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Principal>, AuthError>> + 'a>>;
-
-/// A chain chosen at run time (the settings' default), as two function pointers into a
-/// statically dispatched tuple chain.
-#[derive(Clone, Copy)]
-pub(crate) struct ErasedChain {
-    pub(crate) authenticate: for<'a> fn(&'a HttpRequest, &'a Auth) -> ChainFuture<'a>,
-    pub(crate) challenges: fn(&Auth, Option<Rejection<'_>>) -> Vec<String>,
-    pub(crate) describe: fn(&Auth) -> Vec<(&'static str, SchemeDoc)>,
-}
-
-impl ErasedChain {
-    /// Erases the chain `C`.
-    pub(crate) fn of<C: Chain>() -> Self {
-        ErasedChain {
-            authenticate: |req, auth| Box::pin(C::authenticate(req, auth)),
-            challenges: C::challenges,
-            describe: C::describe,
-        }
+/// Erases the chain `C` into the function pointers [`Auth`] keeps for the settings' chain.
+pub(crate) fn erase<C: Chain>() -> ErasedChain {
+    ErasedChain {
+        authenticate: |req, auth| Box::pin(C::authenticate(req, auth)),
+        challenges: C::challenges,
+        describe: C::describe,
     }
 }
 

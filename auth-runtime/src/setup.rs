@@ -14,13 +14,13 @@ use crate::error::SetupError;
 use crate::lifecycle::{CredentialStore, CredentialStores};
 use crate::passwords::{PasswordConfig, PasswordHasher, Passwords};
 use crate::permissions::{DefaultPermissionSlot, ErasedPermission, IsAuthenticated, Permission};
-use crate::scheme::{Chain, ErasedChain};
+use crate::scheme::{Chain, erase};
 use crate::schemes::session::SessionStoreKind;
 use crate::schemes::session::store::SessionStoreSlot;
 use crate::schemes::{Basic, BasicConfig, JwtConfig, OAuth2Config, SessionConfig, Token, TokenConfig};
 use crate::schemes::{jwt, oauth2, session, token};
 use crate::secret::SecretKey;
-use crate::state::{Auth, DefaultChainFns, Inner};
+use crate::state::{Auth, ErasedChain, Inner};
 use crate::throttling::{ThrottleConfig, ThrottleStore, ThrottleStoreKind};
 use crate::users::{DbUserStore, UserStore};
 
@@ -40,7 +40,7 @@ impl Auth {
             passwords: PasswordConfig::default(),
             password_hashers: Vec::new(),
             configs: HashMap::new(),
-            default_chain: ErasedChain::of::<(Basic, Token)>(),
+            default_chain: erase::<(Basic, Token)>(),
             default_permission: Arc::new(IsAuthenticated),
             secret_key,
             default_users: true,
@@ -150,7 +150,7 @@ impl AuthBuilder {
     /// Sets the default chain (a tuple of schemes, e.g. `(Basic, Token)`).
     pub fn default_chain<C: Chain>(mut self) -> Self {
         self.mark(Setting::Call("default_chain"), || "the default chain is set twice".into());
-        self.default_chain = ErasedChain::of::<C>();
+        self.default_chain = erase::<C>();
         self
     }
 
@@ -221,7 +221,6 @@ impl AuthBuilder {
         self.configs.insert(TypeId::of::<ThrottleStore>(), Box::new(store));
         let cache = self.configs.get(&TypeId::of::<CacheConfig>()).and_then(|c| c.downcast_ref::<CacheConfig>());
         let cache = PrincipalCache::new(&cache.cloned().unwrap_or_default());
-        let chain = self.default_chain;
         self.configs.insert(TypeId::of::<CredentialStores>(), Box::new(CredentialStores(self.credential_stores)));
         self.configs
             .insert(TypeId::of::<DefaultPermissionSlot>(), Box::new(DefaultPermissionSlot(self.default_permission)));
@@ -233,11 +232,7 @@ impl AuthBuilder {
                 .into_iter()
                 .fold(Passwords::new(self.passwords), Passwords::with_shared_hasher),
             configs: self.configs,
-            default_chain: DefaultChainFns {
-                authenticate: chain.authenticate,
-                challenges: chain.challenges,
-                describe: chain.describe,
-            },
+            default_chain: self.default_chain,
             anonymous_challenges: Default::default(),
             secret_key: self.secret_key,
             cache,

@@ -27,10 +27,10 @@ pub(crate) type ChainFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<Prin
 /// request, if any.
 pub(crate) type ChainChallenges = fn(&Auth, Option<(&'static str, &AuthError)>) -> Vec<String>;
 
-/// The settings' default chain, erased to two function pointers into a statically
-/// dispatched tuple chain (the builder makes it from [`crate::scheme::ErasedChain`]).
+/// A chain chosen at run time (the settings' default), erased to function pointers into a
+/// statically dispatched tuple chain (made by `scheme::erase`).
 #[derive(Clone, Copy)]
-pub(crate) struct DefaultChainFns {
+pub(crate) struct ErasedChain {
     /// Runs the chain.
     pub(crate) authenticate: for<'a> fn(&'a HttpRequest, &'a Auth) -> ChainFuture<'a>,
     /// The chain's challenges; the scheme (by name) that rejected the request, if any.
@@ -48,7 +48,7 @@ pub(crate) struct Inner {
     /// above register (the throttle store, the session store, the credential stores, the
     /// default permission...), each read back by its own module.
     pub(crate) configs: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
-    pub(crate) default_chain: DefaultChainFns,
+    pub(crate) default_chain: ErasedChain,
     pub(crate) secret_key: SecretKey,
     pub(crate) cache: PrincipalCache,
     pub(crate) default_users: bool,
@@ -149,7 +149,7 @@ impl Auth {
     }
 
     /// The settings' default chain (see [`crate::scheme::DefaultChain`]).
-    pub(crate) fn default_chain(&self) -> DefaultChainFns {
+    pub(crate) fn default_chain(&self) -> ErasedChain {
         self.0.default_chain
     }
 
