@@ -117,6 +117,17 @@ pub fn replace_db_name(url: &str, name: &str) -> String {
     out
 }
 
+/// Starts an HTTP server of `factory` on `listener` (one worker, no signal handling) in the
+/// background; evaluates to its handle.
+macro_rules! start_server {
+    ($listener:expr, $factory:expr) => {{
+        let server = HttpServer::new($factory).workers(1).disable_signals().listen($listener).expect("listen").run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        handle
+    }};
+}
+
 /// The example app, served over real HTTP on a free loopback port.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
@@ -197,37 +208,17 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let auth = state.auth.clone();
         let handle = match routes {
-            None => {
-                let server = HttpServer::new(move || example_app::app(state.clone()))
-                    .workers(1)
-                    .disable_signals()
-                    .listen(listener)
-                    .expect("listen")
-                    .run();
-                let handle = server.handle();
-                actix_web::rt::spawn(server);
-                handle
-            }
-            Some(routes) => {
-                let server = HttpServer::new(move || {
-                    actix_web::App::new()
-                        .app_data(state.auth.clone())
-                        .app_data(auth_runtime::http::json_config(auth_runtime::http::DEFAULT_BODY_LIMIT))
-                        .app_data(auth_runtime::http::path_config())
-                        .configure(routes)
-                        .default_service(actix_web::web::to(auth_runtime::http::not_found))
-                        .wrap(state.sessions.clone())
-                        .wrap(auth_runtime::http::json_errors())
-                })
-                .workers(1)
-                .disable_signals()
-                .listen(listener)
-                .expect("listen")
-                .run();
-                let handle = server.handle();
-                actix_web::rt::spawn(server);
-                handle
-            }
+            None => start_server!(listener, move || example_app::app(state.clone())),
+            Some(routes) => start_server!(listener, move || {
+                actix_web::App::new()
+                    .app_data(state.auth.clone())
+                    .app_data(auth_runtime::http::json_config(auth_runtime::http::DEFAULT_BODY_LIMIT))
+                    .app_data(auth_runtime::http::path_config())
+                    .configure(routes)
+                    .default_service(actix_web::web::to(auth_runtime::http::not_found))
+                    .wrap(state.sessions.clone())
+                    .wrap(auth_runtime::http::json_errors())
+            }),
         };
         TestApp { base, auth, db, client: reqwest::Client::new(), server: handle }
     }
@@ -245,14 +236,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let auth = state.auth.clone();
-        let server = HttpServer::new(move || auth_runtime::mount::app(&state, routes))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .expect("listen")
-            .run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let handle = start_server!(listener, move || auth_runtime::mount::app(&state, routes));
         Some(TestApp { base, auth, db, client: reqwest::Client::new(), server: handle })
     }
 
