@@ -24,8 +24,10 @@
 //! - **Stores**: the [`users::UserStore`] trait (your own user table), the database
 //!   ([`db`], [`migrations`]), passwords ([`passwords`]), the principal cache ([`cache`]).
 //!
-//! Every scheme does the same acts under the same names: `revoke` one credential,
-//! `revoke_user` all of a user's, `delete_expired`. Errors are one type, [`AuthError`],
+//! Every scheme's store names the same acts alike: `revoke_user` (all of a user's
+//! credentials) and `delete_expired`. Revoking one credential keeps each scheme's own term:
+//! `token::revoke`, `jwt::blacklist` (Simple JWT's), `session::logout`,
+//! `oauth2::revoke_access_token` and `revoke_grant`. Errors are one type, [`AuthError`],
 //! rendered as `{"detail", "code"}` JSON.
 
 #![warn(missing_docs)]
